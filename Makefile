@@ -1,0 +1,31 @@
+# Orrange: `make test` on a fresh machine installs everything it needs, then runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+# Ape finds vyper on PATH and ape-foundry finds anvil there.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: install test bench compile clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+compile: install
+	ape compile
+
+test: install
+	pytest
+
+bench: install
+	python bench/gas.py
+
+clean:
+	rm -rf $(VENV) node_modules .build

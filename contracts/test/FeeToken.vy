@@ -1,0 +1,57 @@
+# pragma version ~=0.4.3
+"""
+@title Fee-on-transfer token
+@custom:contract-name FeeToken
+@license MIT
+@notice Burns 1% of every transfer, so the recipient gets less than was sent
+        (as PAXG, STA or USDT with its fee switched on do).
+"""
+
+
+# @dev Balances, allowances and minting come from snekmate's ERC-20.
+from snekmate.auth import ownable
+from snekmate.tokens import erc20
+initializes: ownable
+initializes: erc20[ownable := ownable]
+
+
+exports: (
+    erc20.name,
+    erc20.symbol,
+    erc20.decimals,
+    erc20.balanceOf,
+    erc20.allowance,
+    erc20.totalSupply,
+    erc20.approve,
+    erc20.mint,
+)
+
+
+# @dev The share of each transfer that is burnt, in basis points.
+TRANSFER_FEE_BPS: public(constant(uint256)) = 100
+
+
+@deploy
+def __init__():
+    ownable.__init__()
+    erc20.__init__("Fee Token", "FEE", 18, "Fee Token", "1")
+
+
+@external
+def transfer(to: address, amount: uint256) -> bool:
+    self._transfer_less_fee(msg.sender, to, amount)
+    return True
+
+
+@external
+def transferFrom(owner: address, to: address, amount: uint256) -> bool:
+    erc20._spend_allowance(owner, msg.sender, amount)
+    self._transfer_less_fee(owner, to, amount)
+    return True
+
+
+@internal
+def _transfer_less_fee(owner: address, to: address, amount: uint256):
+    fee: uint256 = amount * TRANSFER_FEE_BPS // 10_000
+    erc20._burn(owner, fee)
+    erc20._transfer(owner, to, amount - fee)
