@@ -14,7 +14,7 @@ import sys
 from ape import accounts, networks, project
 from eth_account import Account
 
-from indexer.escrow import ETH, Action, Deal, action_message
+from indexer.escrow import ETH, Action, Deal, action_message, permit_typed_data
 
 LOCAL_ETHEREUM = {"lock": 55_984, "mark_paid": 32_887, "release": 42_805, "cancel": 39_807, "refund": 37_437}
 # Orrange keeps a spent trade id forever and snapshots fee and arbiter, where LocalEthereum
@@ -105,33 +105,11 @@ class Bench:
 
 
 def permit_signature(token, holder, spender, amount, deadline):
-    from eth_account.messages import encode_typed_data
-
-    message = encode_typed_data(
-        domain_data={
-            "name": token.name(),
-            "version": "1",
-            "chainId": networks.provider.chain_id,
-            "verifyingContract": token.address,
-        },
-        message_types={
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ]
-        },
-        message_data={
-            "owner": holder.address,
-            "spender": spender.address,
-            "value": amount,
-            "nonce": token.nonces(holder),
-            "deadline": deadline,
-        },
-    )
-    signed = Account.sign_message(message, holder.private_key)
+    payload = permit_typed_data(
+        token.name(), networks.provider.chain_id, token.address, holder.address, spender.address, amount,
+        token.nonces(holder), deadline,
+    )  # fmt: skip
+    signed = Account.sign_typed_data(holder.private_key, full_message=payload)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 

@@ -430,6 +430,7 @@ def withdraw(token: address, to: address = msg.sender):
             treasury, the accrued fees too), paid to `to`; an account that
             cannot receive the token itself names another.
     """
+    assert to != empty(address), "escrow: zero recipient"
     amount: uint256 = self._credited[token][msg.sender]
     self._credited[token][msg.sender] = 0
     if msg.sender == self.treasury:

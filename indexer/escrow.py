@@ -22,6 +22,14 @@ ESCROW_DOMAIN_NAME = "Orrange Escrow"
 ESCROW_DOMAIN_VERSION = "1"
 
 
+_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
 class Status(IntEnum):
     NONE = 0
     LOCKED = 1
@@ -86,12 +94,7 @@ def action_typed_data(action: Action, trade_id: bytes, expiry: int, chain_id: in
     action = Action(action)
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": _DOMAIN_FIELDS,
             action.value: [
                 {"name": "tradeId", "type": "bytes32"},
                 {"name": "expiry", "type": "uint256"},
@@ -111,3 +114,35 @@ def action_typed_data(action: Action, trade_id: bytes, expiry: int, chain_id: in
 def action_message(action: Action, trade_id: bytes, expiry: int, chain_id: int, escrow: str) -> SignableMessage:
     """The signable form of `action_typed_data`, for eth-account's `sign_message`."""
     return encode_typed_data(full_message=action_typed_data(action, trade_id, expiry, chain_id, escrow))
+
+
+def permit_typed_data(
+    token_name: str, chain_id: int, token: str, owner: str, spender: str, value: int, nonce: int, deadline: int
+) -> dict:
+    """The EIP-2612 `Permit` payload a seller signs for `lock_with_permit` (domain version "1")."""
+    return {
+        "types": {
+            "EIP712Domain": _DOMAIN_FIELDS,
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": token_name,
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(token),
+        },
+        "message": {
+            "owner": to_checksum_address(owner),
+            "spender": to_checksum_address(spender),
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }

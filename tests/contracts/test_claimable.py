@@ -86,6 +86,14 @@ def test_withdraw__nothing__reverts(escrow, stranger):
         escrow.withdraw(ETH, sender=stranger)
 
 
+def test_withdraw__to_zero_address__reverts(escrow, seller, treasury, lock_deal):
+    trade_id, deal, _ = lock_deal()
+    escrow.release(trade_id, deal, sender=seller)
+    with ape.reverts("escrow: zero recipient"):
+        escrow.withdraw(ETH, ETH, sender=treasury)
+    assert escrow.claimable(ETH, treasury) == deal.fee
+
+
 def test_withdraw__twice__pays_once(escrow, blacklist_token, owner, seller, buyer, lock_deal):
     trade_id, deal, _ = lock_deal(blacklist_token, 10**6)
     blacklist_token.set_blacklisted(buyer, True, sender=owner)

@@ -1,7 +1,9 @@
 import ape
 import pytest
 
-from indexer.escrow import ETH, Deal, Status
+from eth_account import Account
+
+from indexer.escrow import ETH, Deal, Status, permit_typed_data
 
 from .conftest import CAP, FEE_BPS, WINDOW, new_trade_id
 
@@ -94,44 +96,11 @@ def test_lock_with_permit__eth__reverts(escrow, seller, buyer):
 
 
 def _permit(token, holder, spender, amount, chain):
-    from eth_account import Account
-    from eth_account.messages import encode_typed_data
-
     deadline = chain.pending_timestamp + 3600
-    message = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {
-                "name": token.name(),
-                "version": "1",
-                "chainId": chain.chain_id,
-                "verifyingContract": token.address,
-            },
-            "message": {
-                "owner": holder.address,
-                "spender": spender.address,
-                "value": amount,
-                "nonce": token.nonces(holder),
-                "deadline": deadline,
-            },
-        }
+    payload = permit_typed_data(
+        token.name(), chain.chain_id, token.address, holder.address, spender.address, amount, token.nonces(holder), deadline
     )
-    signed = Account.sign_message(message, holder.private_key)
+    signed = Account.sign_typed_data(holder.private_key, full_message=payload)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"), deadline
 
 
