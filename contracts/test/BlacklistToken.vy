@@ -4,7 +4,8 @@
 @custom:contract-name BlacklistToken
 @license MIT
 @notice Like USDC and USDT: the owner can blacklist an account, and every
-        transfer to or from it reverts.
+        transfer to or from it reverts, or, once the owner sets `quiet`,
+        returns false instead (as older tokens such as ZRX do).
 """
 
 
@@ -29,6 +30,8 @@ exports: (
 
 # @dev account => true when it may neither send nor receive.
 blacklisted: public(HashMap[address, bool])
+# @dev When true, a refused transfer returns false instead of reverting.
+quiet: public(bool)
 
 
 @deploy
@@ -44,15 +47,23 @@ def set_blacklisted(account: address, status: bool):
 
 
 @external
+def set_quiet(quiet: bool):
+    ownable._check_owner()
+    self.quiet = quiet
+
+
+@external
 def transfer(to: address, amount: uint256) -> bool:
-    self._check_not_blacklisted(msg.sender, to)
+    if not self._allowed(msg.sender, to):
+        return False
     erc20._transfer(msg.sender, to, amount)
     return True
 
 
 @external
 def transferFrom(owner: address, to: address, amount: uint256) -> bool:
-    self._check_not_blacklisted(owner, to)
+    if not self._allowed(owner, to):
+        return False
     erc20._spend_allowance(owner, msg.sender, amount)
     erc20._transfer(owner, to, amount)
     return True
@@ -60,5 +71,10 @@ def transferFrom(owner: address, to: address, amount: uint256) -> bool:
 
 @internal
 @view
-def _check_not_blacklisted(owner: address, to: address):
-    assert not self.blacklisted[owner] and not self.blacklisted[to], "blacklisted"
+def _allowed(owner: address, to: address) -> bool:
+    """
+    @dev False (when quiet) or a revert when either side is blacklisted.
+    """
+    allowed: bool = not self.blacklisted[owner] and not self.blacklisted[to]
+    assert allowed or self.quiet, "blacklisted"
+    return allowed

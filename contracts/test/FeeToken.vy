@@ -3,8 +3,9 @@
 @title Fee-on-transfer token
 @custom:contract-name FeeToken
 @license MIT
-@notice Burns 1% of every transfer, so the recipient gets less than was sent
-        (as PAXG, STA or USDT with its fee switched on do).
+@notice Burns a share of every transfer (1% unless the owner changes it), so
+        the recipient gets less than was sent (as PAXG, STA or USDT with its
+        fee switched on do).
 """
 
 
@@ -28,13 +29,21 @@ exports: (
 
 
 # @dev The share of each transfer that is burnt, in basis points.
-TRANSFER_FEE_BPS: public(constant(uint256)) = 100
+transfer_fee_bps: public(uint256)
 
 
 @deploy
 def __init__():
     ownable.__init__()
     erc20.__init__("Fee Token", "FEE", 18, "Fee Token", "1")
+    self.transfer_fee_bps = 100
+
+
+@external
+def set_transfer_fee_bps(fee_bps: uint256):
+    ownable._check_owner()
+    assert fee_bps <= 10_000, "fee over 100%"
+    self.transfer_fee_bps = fee_bps
 
 
 @external
@@ -52,6 +61,6 @@ def transferFrom(owner: address, to: address, amount: uint256) -> bool:
 
 @internal
 def _transfer_less_fee(owner: address, to: address, amount: uint256):
-    fee: uint256 = amount * TRANSFER_FEE_BPS // 10_000
+    fee: uint256 = amount * self.transfer_fee_bps // 10_000
     erc20._burn(owner, fee)
     erc20._transfer(owner, to, amount - fee)

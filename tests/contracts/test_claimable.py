@@ -27,6 +27,14 @@ def test_release__blacklisted_buyer__credits_buyer(escrow, blacklist_token, owne
     assert [(e.account, e.amount) for e in receipt.events.filter(escrow.Withdrawn)] == [(buyer.address, due)]
 
 
+def test_release__token_returns_false__credits_buyer(escrow, blacklist_token, owner, seller, buyer, lock_deal):
+    trade_id, deal, _ = lock_deal(blacklist_token, 10**6)
+    blacklist_token.set_quiet(True, sender=owner)
+    blacklist_token.set_blacklisted(buyer, True, sender=owner)
+    receipt = escrow.release(trade_id, deal, sender=seller)
+    assert credited(receipt, escrow) == [(blacklist_token.address, buyer.address, deal.amount - deal.fee)]
+
+
 def test_cancel__blacklisted_seller__credits_seller(escrow, blacklist_token, owner, seller, buyer, lock_deal):
     trade_id, deal, _ = lock_deal(blacklist_token, 10**6)
     blacklist_token.set_blacklisted(seller, True, sender=owner)

@@ -159,6 +159,21 @@ def test_lock__without_allowance__reverts_and_changes_nothing(escrow, token, str
     assert escrow.status(trade_id) == Status.NONE
 
 
+def test_lock__token_that_moves_nothing__reverts(escrow, fee_token, owner, seller, buyer):
+    fee_token.set_transfer_fee_bps(10_000, sender=owner)  # burns all of it
+    with ape.reverts("escrow: nothing received"):
+        escrow.lock(new_trade_id(), buyer, fee_token, 10**18, WINDOW, sender=seller)
+
+
+def test_lock__token_returns_false__reverts(escrow, blacklist_token, owner, seller, buyer):
+    blacklist_token.set_quiet(True, sender=owner)
+    blacklist_token.set_blacklisted(seller, True, sender=owner)
+    trade_id = new_trade_id()
+    with ape.reverts("escrow: transfer failed"):
+        escrow.lock(trade_id, buyer, blacklist_token, 10**6, WINDOW, sender=seller)
+    assert escrow.status(trade_id) == Status.NONE
+
+
 def test_lock__paused__reverts(escrow, owner, seller, buyer):
     escrow.pause(sender=owner)
     with ape.reverts("escrow: paused"):
