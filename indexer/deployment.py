@@ -7,10 +7,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from indexer.errors import OrrangeError
+
 DEFAULT_DIRECTORY = Path("deployments")
 
 
-class DeploymentNotFound(FileNotFoundError):
+class DeploymentNotFound(OrrangeError, FileNotFoundError):
     """No deployment is recorded for the chain asked for."""
 
 

@@ -26,10 +26,11 @@ def rpc(url: str, method: str, params: list | None = None):
 
 @contextmanager
 def anvil(*args: str):
-    """Starts `anvil` on a free port and yields its HTTP URL; stops it afterwards."""
+    """Starts `anvil` on a free port and yields its HTTP URL; stops it afterwards. Gas is free
+    (base fee 0), so a test can send with gas price 0 and balances move by exactly what it sends."""
     port = free_port()
     process = subprocess.Popen(
-        ["anvil", "--port", str(port), "--silent", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ["anvil", "--port", str(port), "--silent", "--block-base-fee-per-gas", "0", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,21 +11,16 @@ long run) and `ORRANGE_STATEFUL_STEPS` their length.
 """
 
 import os
-import time
-
-import requests
 from dataclasses import dataclass, field
 
 from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_abi.grammar import parse as parse_abi_type
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from indexer.escrow import ETH, Action, Deal, Status, action_message
+from tests.chain import Chain, calldata
 
 EXAMPLES = int(os.environ.get("ORRANGE_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("ORRANGE_STATEFUL_STEPS", "40"))
@@ -37,45 +32,11 @@ ACTIONS = ["mark_paid", "release", "cancel", "refund", "extend", "dispute", "res
 RELAYED = {"mark_paid": Action.MARK_PAID, "release": Action.RELEASE, "cancel": Action.CANCEL}
 OPEN = (Status.LOCKED, Status.PAID, Status.DISPUTED)
 
-DEAL = "(address,address,address,uint256,uint256,address,uint256)"
-SIGNATURES = {
-    "lock": "lock(bytes32,address,address,uint256,uint256)",
-    "mark_paid": f"mark_paid(bytes32,{DEAL})",
-    "release": f"release(bytes32,{DEAL})",
-    "cancel": f"cancel(bytes32,{DEAL})",
-    "refund": f"refund(bytes32,{DEAL})",
-    "extend": f"extend(bytes32,{DEAL},uint256)",
-    "dispute": f"dispute(bytes32,{DEAL})",
-    "resolve": f"resolve(bytes32,{DEAL},uint256)",
-    "mark_paid_by_sig": f"mark_paid_by_sig(bytes32,{DEAL},uint256,bytes)",
-    "release_by_sig": f"release_by_sig(bytes32,{DEAL},uint256,bytes)",
-    "cancel_by_sig": f"cancel_by_sig(bytes32,{DEAL},uint256,bytes)",
-    "withdraw": "withdraw(address,address)",
-    "set_fee_bps": "set_fee_bps(uint256)",
-    "set_arbiter": "set_arbiter(address)",
-    "set_treasury": "set_treasury(address)",
-    "pause": "pause()",
-    "unpause": "unpause()",
-    "set_blacklisted": "set_blacklisted(address,bool)",
-    "execute": "execute(address,bytes,uint256)",
-    "snapshot": "snapshot(address,address[],address[],bytes32[])",
-}
-
-
-def calldata(function: str, *args) -> str:
-    """ABI-encoded call; plain eth-abi, since web3's formatters would dominate the run time."""
-    signature = SIGNATURES[function]
-    types = [t.to_type_str() for t in parse_abi_type(signature[signature.index("(") :]).components] if args else []
-    return "0x" + (function_signature_to_4byte_selector(signature) + abi_encode(types, args)).hex()
-
-
 @dataclass
 class World:
     """Addresses and keys of everything the machine drives (built once per test)."""
 
-    w3: object
-    session: requests.Session
-    rpc_url: str
+    chain: Chain
     chain_id: int
     escrow: str
     inspector: str
@@ -93,10 +54,7 @@ class World:
     checked: list = field(default_factory=list)  # every address whose balances are compared
 
     def rpc(self, method, params):
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        response = self.session.post(self.rpc_url, json=body).json()
-        assert "error" not in response, (method, response)
-        return response["result"]
+        return self.chain.rpc(method, params)
 
 
 @dataclass
@@ -221,14 +179,9 @@ def build_world(project, accounts, chain) -> World:
         approve = token.approve.encode_input(escrow, 2**256 - 1)
         rejecter.execute(token, approve, 0, sender=controller)
 
-    w3 = chain.provider.web3
-    session = requests.Session()
-    session.trust_env = False  # no proxy lookup per request: it would dominate the run time
     eoas = [t1, t2, t3, arbiter1, arbiter2, treasury1, treasury2, relayer, owner, controller]
     world = World(
-        w3=w3,
-        session=session,
-        rpc_url=w3.provider.endpoint_uri,
+        chain=Chain(chain.provider.web3.provider.endpoint_uri),
         chain_id=chain.chain_id,
         escrow=escrow.address,
         inspector=inspector.address,
@@ -255,8 +208,7 @@ class EscrowMachine(RuleBasedStateMachine):
         super().__init__()
         world = self.world
         self.snapshot_id = world.rpc("evm_snapshot", [])
-        latest = world.w3.eth.get_block("latest")
-        self.model = Model(world, latest["timestamp"] + 1)
+        self.model = Model(world, world.chain.timestamp() + 1)
         balances, _, _ = self.read_chain([])
         for (token, account), amount in balances.items():
             self.model.balances[token, account] = amount
@@ -273,12 +225,7 @@ class EscrowMachine(RuleBasedStateMachine):
             data = calldata("execute", to, bytes.fromhex(data[2:]), value)
             sender, to = world.controller, world.rejecter
         world.rpc("evm_setNextBlockTimestamp", [self.model.now])
-        tx = {"from": sender, "to": to, "data": data, "value": hex(value), "gas": hex(2_000_000), "gasPrice": "0x0"}
-        tx_hash = world.rpc("eth_sendTransaction", [tx])
-        receipt = world.rpc("eth_getTransactionReceipt", [tx_hash])
-        while receipt is None:  # anvil may answer before its automine has finished the block
-            time.sleep(0.001)
-            receipt = world.rpc("eth_getTransactionReceipt", [tx_hash])
+        receipt = world.chain.send(sender, to, data, value)
         self.model.now += 1
         return receipt["status"] == "0x1"
 

@@ -1,0 +1,131 @@
+"""Log decoding from the contract's ABI: pure, no I/O.
+
+Every field of the escrow's events is a static 32-byte word, so the decoder slices the hex
+of `topics` and `data` directly (an order of magnitude faster than a general ABI decoder);
+an event with a dynamic field falls back to eth-abi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import event_abi_to_log_topic, keccak
+
+try:  # a C implementation that ships with eth-ape; eth-utils' is ten times slower
+    from cchecksum import to_checksum_address
+except ImportError:  # pragma: no cover
+    from eth_utils import to_checksum_address
+
+
+@dataclass(slots=True)
+class Event:
+    """One decoded log, with where it came from."""
+
+    name: str
+    contract: str  # checksummed
+    block_number: int
+    block_hash: str
+    log_index: int
+    tx_hash: str
+    timestamp: int | None  # the block's, when the node includes it in the log
+    args: dict[str, Any]
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.block_number, self.log_index
+
+
+def _word_decoder(abi_type: str) -> Callable[[str], Any] | None:
+    """A decoder for one 64-hex-digit word, or None for a type that isn't a single static word."""
+    if abi_type == "address":
+        return lambda word: to_checksum_address("0x" + word[24:])
+    if abi_type.startswith("uint"):
+        return lambda word: int(word, 16)
+    if abi_type.startswith("int"):  # sign-extended to 256 bits
+        return lambda word: int(word, 16) - (1 << 256 if int(word[0], 16) >= 8 else 0)
+    if abi_type == "bool":
+        return lambda word: word[-1] != "0"
+    if abi_type.startswith("bytes") and abi_type[5:].isdigit():
+        size = int(abi_type[5:])
+        return lambda word: "0x" + word[: 2 * size].lower()
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _EventSpec:
+    name: str
+    topic_fields: tuple[tuple[str, Callable], ...]
+    data_fields: tuple[tuple[str, Callable], ...] | None  # None: decode `data` with eth-abi
+    data_names: tuple[str, ...]
+    data_types: tuple[str, ...]
+
+
+class EventDecoder:
+    """Decodes the logs of contracts that share one ABI."""
+
+    def __init__(self, abi: Iterable[dict]):
+        self._specs: dict[str, _EventSpec] = {}
+        for item in abi:
+            if item.get("type") != "event" or item.get("anonymous"):
+                continue
+            indexed = [field for field in item["inputs"] if field["indexed"]]
+            data = [field for field in item["inputs"] if not field["indexed"]]
+            # An indexed dynamic field is stored as its hash: keep the hash as bytes32.
+            topic_fields = tuple(
+                (f["name"], _word_decoder(f["type"]) or _word_decoder("bytes32")) for f in indexed
+            )
+            word_decoders = [_word_decoder(f["type"]) for f in data]
+            static = all(word_decoders)
+            self._specs["0x" + event_abi_to_log_topic(item).hex()] = _EventSpec(
+                name=item["name"],
+                topic_fields=topic_fields,
+                data_fields=tuple((f["name"], d) for f, d in zip(data, word_decoders)) if static else None,
+                data_names=tuple(f["name"] for f in data),
+                data_types=tuple(f["type"] for f in data),
+            )
+
+    @property
+    def topics(self) -> list[str]:
+        """topic0 of every event this decoder knows."""
+        return list(self._specs)
+
+    def decode(self, log: dict) -> Event | None:
+        """Decodes a JSON-RPC log object; None for an event not in the ABI."""
+        topics = log["topics"]
+        spec = self._specs.get(topics[0].lower()) if topics else None
+        if spec is None:
+            return None
+        args = {name: decode(topic[2:]) for (name, decode), topic in zip(spec.topic_fields, topics[1:])}
+        data = log["data"]
+        if spec.data_fields is not None:
+            for index, (name, decode) in enumerate(spec.data_fields):
+                args[name] = decode(data[2 + 64 * index : 66 + 64 * index])
+        else:
+            values = abi_decode(list(spec.data_types), bytes.fromhex(data[2:]))
+            args.update(zip(spec.data_names, values))
+        timestamp = log.get("blockTimestamp")
+        return Event(
+            name=spec.name,
+            contract=to_checksum_address(log["address"]),
+            block_number=int(log["blockNumber"], 16),
+            block_hash=log["blockHash"].lower(),
+            log_index=int(log["logIndex"], 16),
+            tx_hash=log["transactionHash"].lower(),
+            timestamp=int(timestamp, 16) if timestamp else None,
+            args=args,
+        )
+
+
+def bloom_bits(value: bytes) -> tuple[int, ...]:
+    """The three bits `value` sets in a 2048-bit logs bloom (yellow paper, M3:2048)."""
+    digest = keccak(value)
+    return tuple(int.from_bytes(digest[i : i + 2], "big") & 2047 for i in (0, 2, 4))
+
+
+def bloom_may_contain(logs_bloom: str, bits: tuple[int, ...]) -> bool:
+    """False when a block's `logsBloom` proves it has no log with the item behind `bits`."""
+    bloom = int(logs_bloom, 16)
+    return all(bloom >> bit & 1 for bit in bits)

@@ -1,0 +1,299 @@
+"""The indexer: backfills what is deep enough to be settled over block ranges, then follows
+the head block by block, checking each block's parent against the hash it stored, rolling
+back what a reorganisation orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from indexer.decode import Event, EventDecoder, bloom_bits, bloom_may_contain
+from indexer.deployment import Deployment
+from indexer.errors import ReorgTooDeep
+from indexer.fetch import LogFetcher, LogRange
+from indexer.rpc import RpcClient
+from indexer.settings import Settings
+from indexer.store import BlockHeader, Store
+
+log = logging.getLogger(__name__)
+
+FOLLOW_BATCH = 64  # blocks per header request while catching up with the head
+
+
+@dataclass
+class Progress:
+    """What the indexer has done so far, for status lines and metrics."""
+
+    head: int = 0
+    indexed: int = 0
+    backfill_from: int = 0
+    backfill_to: int = 0
+    events: int = 0
+    reorgs: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.indexed)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / max(time.monotonic() - self.started, 1e-9)
+
+
+class Indexer:
+    def __init__(self, settings: Settings, engine: Engine, rpc: RpcClient | None = None):
+        self.settings = settings
+        self.rpc = rpc or RpcClient(settings.rpc_url, timeout=settings.rpc_timeout, max_attempts=settings.rpc_max_attempts)
+        self.chain_id = int(self.rpc.request("eth_chainId"), 16)
+        self.deployment = Deployment.load(self.chain_id, settings.deployments_dir)
+        escrow = self.deployment.escrow
+        self.decoder = EventDecoder(escrow.abi)
+        self.addresses = [escrow.address]
+        self.start_block = escrow.block
+        self.fetcher = LogFetcher(
+            self.rpc,
+            self.addresses,
+            self.decoder.topics,
+            initial_range=settings.initial_range,
+            max_range=settings.max_range,
+        )
+        self.store = Store(engine, self.chain_id)
+        self.progress = Progress()
+        self._bloom_bits = [bloom_bits(bytes.fromhex(address[2:])) for address in self.addresses]
+        self._heads = None  # a WebSocket subscription, when settings.ws_url is set
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def sync(self, on_progress: Callable[[Progress], None] | None = None) -> Progress:
+        """Indexes everything up to the current head, then returns."""
+        head = self.head()
+        checkpoint = self.store.checkpoint()
+        indexed = checkpoint.indexed_block if checkpoint else self.start_block - 1
+        self.progress.head, self.progress.indexed = head, indexed
+        settled = head - self.settings.reorg_depth
+        if indexed < settled:
+            self.backfill(indexed + 1, settled, head, on_progress)
+        self.follow(head, on_progress)
+        return self.progress
+
+    def run(self, stop: threading.Event, on_progress: Callable[[Progress], None] | None = None) -> None:
+        """Indexes until `stop` is set; an RPC or database fault is logged and retried, never fatal.
+        A reorganisation deeper than `reorg_depth` stops it."""
+        pause = self.settings.poll_interval
+        while not stop.is_set():
+            try:
+                self.sync(on_progress)
+                pause = self.settings.poll_interval
+            except ReorgTooDeep:
+                raise
+            except Exception as fault:  # noqa: BLE001 - one bad response must not end the service
+                log.error("indexing failed (%s: %s); retrying in %.1fs", type(fault).__name__, fault, pause)
+                stop.wait(pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            self.wait_for_head(stop)
+
+    def head(self) -> int:
+        return int(self.rpc.request("eth_blockNumber"), 16)
+
+    def wait_for_head(self, stop: threading.Event) -> None:
+        """Returns when a new block may be there: at a WebSocket newHeads message, or after a poll interval."""
+        if self.settings.ws_url:
+            try:
+                if self._heads is None:
+                    self._heads = HeadSubscription(self.settings.ws_url)
+                self._heads.wait(timeout=max(self.settings.poll_interval, 5.0))
+                return
+            except Exception as fault:  # noqa: BLE001 - fall back to polling until it reconnects
+                log.warning("newHeads subscription failed (%s); polling", fault)
+                self._heads = None
+        stop.wait(self.settings.poll_interval)
+
+    # --- backfill --------------------------------------------------------------------------------
+
+    def backfill(self, start: int, end: int, head: int, on_progress=None) -> None:
+        """Indexes [start, end] range by range; these blocks are settled, so no undo is kept."""
+        self.progress.backfill_from, self.progress.backfill_to = start, end
+        log.info("backfilling blocks %d..%d", start, end)
+        for batch in _prefetched(self._decoded_ranges(start, end)):
+            events, log_range = batch
+            self.progress.events += self.store.write_batch(
+                events,
+                to_block=log_range.end,
+                to_hash=None,
+                head=head,
+                undo_from=head - self.settings.reorg_depth,
+                confirmations=self.settings.confirmations,
+                reorg_depth=self.settings.reorg_depth,
+            )
+            self.progress.indexed = log_range.end
+            if on_progress:
+                on_progress(self.progress)
+
+    def _decoded_ranges(self, start: int, end: int) -> Iterator[tuple[list[Event], LogRange]]:
+        for log_range in self.fetcher.ranges(start, end):
+            events = self._decode(log_range.logs)
+            missing = sorted({e.block_number for e in events if e.timestamp is None})
+            if missing:  # providers that don't put blockTimestamp in logs
+                stamps = {h.number: h.timestamp for h in self._headers(missing)}
+                for item in events:
+                    item.timestamp = stamps[item.block_number]
+            yield events, log_range
+
+    # --- following the head ------------------------------------------------------------------------
+
+    def follow(self, head: int, on_progress=None) -> None:
+        """Indexes the blocks after the checkpoint up to `head`, each checked against its parent."""
+        settings = self.settings
+        while True:
+            checkpoint = self.store.checkpoint()
+            indexed = checkpoint.indexed_block if checkpoint else self.start_block - 1
+            if indexed >= head:
+                return
+            numbers = list(range(indexed + 1, min(head, indexed + FOLLOW_BATCH) + 1))
+            headers = self._headers(numbers)
+            if not headers:  # the node is behind the head it reported
+                return
+            parent = checkpoint.indexed_hash if checkpoint and checkpoint.indexed_hash else None
+            if parent is None and indexed >= 0:
+                parent = self._headers([indexed])[0].hash
+            linked = []
+            for header in headers:
+                if header.parent_hash != parent:
+                    break
+                linked.append(header)
+                parent = header.hash
+            if not linked:
+                self._handle_reorg(indexed)
+                continue
+            events = self._events_of(linked)
+            self.progress.events += self.store.write_batch(
+                events,
+                to_block=linked[-1].number,
+                to_hash=linked[-1].hash,
+                head=max(head, linked[-1].number),
+                blocks=linked,
+                undo_from=head - settings.reorg_depth,
+                confirmations=settings.confirmations,
+                reorg_depth=settings.reorg_depth,
+            )
+            self.progress.indexed = linked[-1].number
+            if on_progress:
+                on_progress(self.progress)
+
+    def _events_of(self, headers: list[BlockHeader]) -> list[Event]:
+        """The escrow events of these blocks, skipping blocks whose bloom rules them out."""
+        wanted = [h for h in headers if any(bloom_may_contain(h.logs_bloom, bits) for bits in self._bloom_bits)]
+        if not wanted:
+            return []
+        filters = [{"address": self.fetcher.addresses, "blockHash": h.hash} for h in wanted]
+        try:
+            results = self.rpc.batch([("eth_getLogs", [f]) for f in filters])
+        except Exception:  # noqa: BLE001 - a refused batch: one block at a time, split if need be
+            results = [self.fetcher.block_logs(h.hash, h.number) for h in wanted]
+        stamps = {h.number: h.timestamp for h in wanted}
+        events = []
+        for logs in results:
+            for item in self._decode(logs):
+                item.timestamp = stamps[item.block_number]
+                events.append(item)
+        return events
+
+    def _handle_reorg(self, indexed: int) -> None:
+        """The block after the checkpoint doesn't build on it: find the newest block both chains
+        share and roll back to it."""
+        self.progress.reorgs += 1
+        depth = self.settings.reorg_depth
+        lowest = max(self.start_block - 1, indexed - depth)
+        stored = self.store.block_hashes(range(lowest, indexed + 1))
+        for top in range(indexed, lowest - 1, -32):
+            numbers = [n for n in range(top, max(lowest, top - 31) - 1, -1)]
+            canonical = {h.number: h.hash for h in self._headers(numbers)}
+            for number in numbers:
+                if number not in stored:
+                    raise ReorgTooDeep(
+                        f"chain {self.chain_id} replaced blocks before {number + 1}, deeper than the "
+                        f"{depth} blocks the indexer keeps; re-index from a snapshot or raise reorg_depth"
+                    )
+                if stored[number] == canonical.get(number):
+                    self.store.rollback(number, stored[number])
+                    return
+        raise ReorgTooDeep(f"no common ancestor within {depth} blocks of {indexed} on chain {self.chain_id}")
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _decode(self, logs: list[dict]) -> list[Event]:
+        decode = self.decoder.decode
+        return [event for event in map(decode, logs) if event is not None]
+
+    def _headers(self, numbers: list[int]) -> list[BlockHeader]:
+        headers = []
+        for start in range(0, len(numbers), 100):
+            calls = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers[start : start + 100]]
+            for block in self.rpc.batch(calls):
+                if block is None:  # the node is behind the head it reported: stop here
+                    return headers
+                headers.append(BlockHeader.from_rpc(block))
+        return headers
+
+
+class HeadSubscription:
+    """`eth_subscribe("newHeads")` over a WebSocket (the websockets package's sync client)."""
+
+    def __init__(self, url: str):
+        from websockets.sync.client import connect
+
+        self._socket = connect(url, open_timeout=10)
+        self._socket.send('{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}')
+        reply = self._socket.recv(timeout=10)
+        if '"result"' not in reply:
+            raise ConnectionError(f"newHeads subscription refused: {reply[:200]}")
+
+    def wait(self, timeout: float) -> None:
+        try:
+            self._socket.recv(timeout=timeout)
+        except TimeoutError:
+            pass
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def _prefetched(items: Iterator, depth: int = 2) -> Iterator:
+    """Runs `items` in a thread `depth` ahead of the consumer, so fetching the next range
+    overlaps with writing this one."""
+    channel: queue.Queue = queue.Queue(depth)
+    done = object()
+    stopped = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                while not stopped.is_set():
+                    try:
+                        channel.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stopped.is_set():
+                    return
+            channel.put(done)
+        except BaseException as fault:  # noqa: BLE001 - handed to the consumer
+            channel.put(fault)
+
+    threading.Thread(target=produce, name="indexer-fetch", daemon=True).start()
+    try:
+        while (item := channel.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()

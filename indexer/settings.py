@@ -1,0 +1,30 @@
+"""Orrange's configuration: one class, read from `ORRANGE_*` environment variables and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORRANGE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///orrange.db", description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://..."
+    )
+    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain")
+    ws_url: str | None = Field(None, description="WebSocket endpoint for new heads; polling when unset")
+    deployments_dir: Path = Field(Path("deployments"), description="where `ape run deploy` wrote <chain_id>.json")
+    confirmations: int = Field(12, ge=0, description="blocks after which indexed data is final")
+    reorg_depth: int = Field(128, ge=1, description="recent blocks whose hashes are kept to detect reorgs")
+    poll_interval: float = Field(0.5, gt=0, description="seconds between head polls without WebSocket")
+    initial_range: int = Field(2_000, ge=1, description="blocks per eth_getLogs at the start of a backfill")
+    max_range: int = Field(100_000, ge=1, description="largest eth_getLogs range the indexer grows to")
+    rpc_timeout: float = Field(30.0, gt=0, description="seconds before an RPC request counts as timed out")
+    rpc_max_attempts: int = Field(12, ge=1, description="tries of one RPC request before giving up")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,334 @@
+"""Storage: raw events, the read model, recent block hashes, the undo log and the
+checkpoint, written in ONE database transaction per batch (SQLite or PostgreSQL).
+
+A batch that was already stored is skipped event by event, so writing it again changes
+nothing; a crash between batches leaves the previous checkpoint and its data intact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, event, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from indexer.decode import Event
+from indexer.handlers import CLAIMABLE, CONTRACT, ESCROW, FEE_POOL, BatchState, apply
+from indexer.models import (
+    BlockRecord,
+    Claimable,
+    Escrow,
+    EscrowContract,
+    EventRecord,
+    FeePool,
+    IndexerState,
+    UndoRecord,
+)
+
+log = logging.getLogger(__name__)
+
+_TABLES = {
+    ESCROW: Escrow.__table__,
+    CLAIMABLE: Claimable.__table__,
+    FEE_POOL: FeePool.__table__,
+    CONTRACT: EscrowContract.__table__,
+}
+_KEY_COLUMNS = {
+    ESCROW: ("contract", "trade_id"),
+    CLAIMABLE: ("contract", "token", "account"),
+    FEE_POOL: ("contract", "token"),
+    CONTRACT: ("contract",),
+}
+_CHUNK = 500  # keys per IN (...) query
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    logs_bloom: str = ""
+
+    @classmethod
+    def from_rpc(cls, block: dict) -> BlockHeader:
+        return cls(
+            number=int(block["number"], 16),
+            hash=block["hash"].lower(),
+            parent_hash=block["parentHash"].lower(),
+            timestamp=int(block["timestamp"], 16),
+            logs_bloom=block.get("logsBloom", ""),
+        )
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """WAL (readers don't block the writer), NORMAL sync (safe with WAL against a killed
+    process), and a busy timeout so the API and the indexer can share the file."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(connection, _record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+class Store:
+    def __init__(self, engine: Engine, chain_id: int):
+        self.engine = engine
+        self.chain_id = chain_id
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def checkpoint(self) -> IndexerState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(IndexerState.__table__).where(IndexerState.chain_id == self.chain_id)
+            ).first()
+        return IndexerState(**row._mapping) if row else None
+
+    def block_hashes(self, numbers: Iterable[int]) -> dict[int, str]:
+        table = BlockRecord.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.number, table.c.hash).where(
+                    table.c.chain_id == self.chain_id, table.c.number.in_(list(numbers))
+                )
+            )
+            return {number: block_hash for number, block_hash in rows}
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        events: Sequence[Event],
+        *,
+        to_block: int,
+        to_hash: str | None,
+        head: int,
+        blocks: Sequence[BlockHeader] = (),
+        undo_from: int,
+        confirmations: int,
+        reorg_depth: int,
+    ) -> int:
+        """Stores `events` (all of blocks up to `to_block`) and what they change, and moves the
+        checkpoint to `to_block`, in one transaction. Returns how many events were new."""
+        with self.engine.begin() as conn:
+            events = self._not_yet_stored(conn, events)
+            state = BatchState(
+                self.chain_id,
+                load=lambda table, key: self._load(conn, table, key),
+                pools_of=lambda contract: self._pools_of(conn, contract),
+                undo_from=undo_from,
+            )
+            self._prefetch_escrows(conn, state, events)
+            for item in events:
+                apply(state, item)
+            if events:
+                conn.execute(EventRecord.__table__.insert(), [self._event_row(item) for item in events])
+            for table, keys in state.dirty.items():
+                if keys:
+                    self._upsert(conn, table, [self._row(table, key, state.rows[table][key]) for key in keys])
+            if state.undo:
+                self._write_undo(conn, state.undo)
+            if blocks:
+                self._upsert_rows(
+                    conn,
+                    BlockRecord.__table__,
+                    [
+                        {"chain_id": self.chain_id, "number": b.number, "hash": b.hash,
+                         "parent_hash": b.parent_hash, "timestamp": b.timestamp}
+                        for b in blocks
+                    ],
+                )  # fmt: skip
+            finalized = max(0, min(to_block, head - confirmations))
+            self._finalize(conn, finalized)
+            self._prune(conn, head - reorg_depth)
+            self._upsert_rows(
+                conn,
+                IndexerState.__table__,
+                [{"chain_id": self.chain_id, "indexed_block": to_block, "indexed_hash": to_hash,
+                  "finalized_block": finalized, "head_block": head, "updated_at": time.time()}],
+            )  # fmt: skip
+        return len(events)
+
+    def rollback(self, ancestor: int, ancestor_hash: str) -> int:
+        """Undoes everything recorded after block `ancestor` (a reorganisation replaced those
+        blocks) and moves the checkpoint back to it. Returns how many events were removed."""
+        undo = UndoRecord.__table__
+        with self.engine.begin() as conn:
+            records = conn.execute(
+                select(undo.c.table_name, undo.c.key, undo.c.image)
+                .where(undo.c.chain_id == self.chain_id, undo.c.block_number > ancestor)
+                .order_by(undo.c.block_number.desc(), undo.c.seq.desc())
+            ).all()
+            for table_name, key_json, image_json in records:  # newest first: the last write wins
+                self._restore(conn, table_name, tuple(json.loads(key_json)), _loads(image_json))
+            removed = conn.execute(
+                delete(EventRecord.__table__).where(
+                    EventRecord.chain_id == self.chain_id, EventRecord.block_number > ancestor
+                )
+            ).rowcount
+            for table in (undo, BlockRecord.__table__):
+                block_column = table.c.block_number if table is undo else table.c.number
+                conn.execute(delete(table).where(table.c.chain_id == self.chain_id, block_column > ancestor))
+            state = IndexerState.__table__
+            finalized = conn.execute(select(state.c.finalized_block).where(state.c.chain_id == self.chain_id)).scalar()
+            conn.execute(
+                update(state)
+                .where(state.c.chain_id == self.chain_id)
+                .values(
+                    indexed_block=ancestor,
+                    indexed_hash=ancestor_hash,
+                    finalized_block=min(finalized or 0, ancestor),
+                    updated_at=time.time(),
+                )
+            )
+        log.warning("reorg: rolled back to block %d, %d events removed", ancestor, removed)
+        return removed
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _not_yet_stored(self, conn: Connection, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
+        table = EventRecord.__table__
+        stored = set(
+            conn.execute(
+                select(table.c.block_number, table.c.log_index).where(
+                    table.c.chain_id == self.chain_id,
+                    table.c.block_number.between(events[0].block_number, events[-1].block_number),
+                )
+            ).all()
+        )
+        return [item for item in events if item.position not in stored] if stored else list(events)
+
+    def _prefetch_escrows(self, conn: Connection, state: BatchState, events: Sequence[Event]) -> None:
+        locked_here = {(e.contract, e.args["trade_id"]) for e in events if e.name == "Locked"}
+        wanted = {
+            (e.contract, e.args["trade_id"]) for e in events if "trade_id" in e.args
+        } - locked_here
+        for key in locked_here:
+            state.rows[ESCROW][key] = None
+        table = Escrow.__table__
+        keys = sorted(wanted)
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows = conn.execute(
+                select(table).where(
+                    table.c.chain_id == self.chain_id,
+                    tuple_(table.c.contract, table.c.trade_id).in_(chunk),
+                )
+            )
+            for row in rows:
+                state.rows[ESCROW][(row.contract, row.trade_id)] = dict(row._mapping)
+        for key in wanted:
+            state.rows[ESCROW].setdefault(key, None)
+
+    def _load(self, conn: Connection, table_name: str, key: tuple) -> Any:
+        table = _TABLES[table_name]
+        clauses = [table.c.chain_id == self.chain_id] + [
+            table.c[column] == value for column, value in zip(_KEY_COLUMNS[table_name], key)
+        ]
+        row = conn.execute(select(table).where(and_(*clauses))).first()
+        if row is None:
+            return None
+        if table_name in (CLAIMABLE, FEE_POOL):
+            return row.amount
+        return dict(row._mapping)
+
+    def _pools_of(self, conn: Connection, contract: str) -> dict[tuple, int]:
+        table = FeePool.__table__
+        rows = conn.execute(
+            select(table.c.token, table.c.amount).where(table.c.chain_id == self.chain_id, table.c.contract == contract)
+        )
+        return {(contract, token): amount for token, amount in rows}
+
+    def _row(self, table_name: str, key: tuple, value: Any) -> dict:
+        if table_name in (CLAIMABLE, FEE_POOL):
+            return {"chain_id": self.chain_id, **dict(zip(_KEY_COLUMNS[table_name], key)), "amount": value}
+        return value
+
+    def _upsert(self, conn: Connection, table_name: str, rows: list[dict]) -> None:
+        self._upsert_rows(conn, _TABLES[table_name], rows)
+
+    def _upsert_rows(self, conn: Connection, table, rows: list[dict]) -> None:
+        statement = self._insert(table)
+        keys = [column.name for column in table.primary_key.columns]
+        statement = statement.on_conflict_do_update(
+            index_elements=keys,
+            set_={column.name: statement.excluded[column.name] for column in table.columns if column.name not in keys},
+        )
+        conn.execute(statement, rows)
+
+    def _restore(self, conn: Connection, table_name: str, key: tuple, image: Any) -> None:
+        table = _TABLES[table_name]
+        if image is None:
+            clauses = [table.c.chain_id == self.chain_id] + [
+                table.c[column] == value for column, value in zip(_KEY_COLUMNS[table_name], key)
+            ]
+            conn.execute(delete(table).where(and_(*clauses)))
+        else:
+            self._upsert(conn, table_name, [self._row(table_name, key, image)])
+
+    def _write_undo(self, conn: Connection, undo: list[tuple[int, str, tuple, Any]]) -> None:
+        table = UndoRecord.__table__
+        last = conn.execute(
+            select(table.c.seq).where(table.c.chain_id == self.chain_id).order_by(table.c.seq.desc()).limit(1)
+        ).scalar()
+        first = (last or 0) + 1
+        conn.execute(
+            table.insert(),
+            [
+                {"chain_id": self.chain_id, "block_number": block, "seq": first + offset, "table_name": name,
+                 "key": json.dumps(list(key)), "image": _dumps(image)}
+                for offset, (block, name, key, image) in enumerate(undo)
+            ],
+        )  # fmt: skip
+
+    def _finalize(self, conn: Connection, finalized: int) -> None:
+        table = Escrow.__table__
+        conn.execute(
+            update(table)
+            .where(table.c.chain_id == self.chain_id, table.c.final.is_(False), table.c.updated_block <= finalized)
+            .values(final=True)
+        )
+
+    def _prune(self, conn: Connection, below: int) -> None:
+        """Forgets block hashes and undo images no reorganisation within reach can need."""
+        if below <= 0:
+            return
+        for table, column in ((BlockRecord.__table__, "number"), (UndoRecord.__table__, "block_number")):
+            conn.execute(delete(table).where(table.c.chain_id == self.chain_id, table.c[column] < below))
+
+    def _event_row(self, item: Event) -> dict:
+        return {
+            "chain_id": self.chain_id,
+            "block_number": item.block_number,
+            "log_index": item.log_index,
+            "block_hash": item.block_hash,
+            "tx_hash": item.tx_hash,
+            "contract": item.contract,
+            "name": item.name,
+            "trade_id": item.args.get("trade_id"),
+            "args": json.dumps(item.args, separators=(",", ":")),
+        }
+
+
+def _dumps(image: Any) -> str | None:
+    return None if image is None else json.dumps(image, separators=(",", ":"))
+
+
+def _loads(image: str | None) -> Any:
+    return None if image is None else json.loads(image)
