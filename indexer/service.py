@@ -76,6 +76,9 @@ class Indexer:
         """Indexes everything up to the current head, then returns."""
         head = self.head()
         checkpoint = self.store.checkpoint()
+        if checkpoint and not self._is_canonical(checkpoint, min(head, checkpoint.indexed_block)):
+            self._handle_reorg(checkpoint.indexed_block)  # before a backfill builds on an orphan
+            checkpoint = self.store.checkpoint()
         indexed = checkpoint.indexed_block if checkpoint else self.start_block - 1
         self.progress.head, self.progress.indexed = head, indexed
         settled = head - self.settings.reorg_depth
@@ -143,7 +146,7 @@ class Indexer:
             events = self._decode(log_range.logs)
             missing = sorted({e.block_number for e in events if e.timestamp is None})
             if missing:  # providers that don't put blockTimestamp in logs
-                stamps = {h.number: h.timestamp for h in self._headers(missing)}
+                stamps = {h.number: h.timestamp for h in self._headers(missing) if h is not None}
                 for item in events:
                     item.timestamp = stamps[item.block_number]
             yield events, log_range
@@ -157,21 +160,26 @@ class Indexer:
             checkpoint = self.store.checkpoint()
             indexed = checkpoint.indexed_block if checkpoint else self.start_block - 1
             if indexed >= head:
+                if checkpoint and not self._is_canonical(checkpoint, head):
+                    self._handle_reorg(indexed)
+                    continue
                 return
             numbers = list(range(indexed + 1, min(head, indexed + FOLLOW_BATCH) + 1))
             headers = self._headers(numbers)
-            if not headers:  # the node is behind the head it reported
-                return
             parent = checkpoint.indexed_hash if checkpoint and checkpoint.indexed_hash else None
             if parent is None and indexed >= 0:
                 parent = self._headers([indexed])[0].hash
             linked = []
             for header in headers:
+                if header is None:  # the node is behind the head it reported
+                    break
                 if header.parent_hash != parent:
                     break
                 linked.append(header)
                 parent = header.hash
             if not linked:
+                if headers and headers[0] is None:
+                    return
                 self._handle_reorg(indexed)
                 continue
             events = self._events_of(linked)
@@ -188,6 +196,19 @@ class Indexer:
             self.progress.indexed = linked[-1].number
             if on_progress:
                 on_progress(self.progress)
+
+    def _is_canonical(self, checkpoint, number: int) -> bool:
+        """Whether the chain still has the block `number` the indexer stored (True when it
+        kept no hash for it). This is how a reorganisation shows when no new block builds on
+        the checkpoint yet: after a restart, or onto a chain no longer than ours."""
+        if number == checkpoint.indexed_block:
+            stored = checkpoint.indexed_hash
+        else:
+            stored = self.store.block_hashes([number]).get(number)
+        if stored is None:
+            return True
+        [header] = self._headers([number])
+        return header is not None and header.hash == stored
 
     def _events_of(self, headers: list[BlockHeader]) -> list[Event]:
         """The escrow events of these blocks, skipping blocks whose bloom rules them out."""
@@ -216,7 +237,7 @@ class Indexer:
         stored = self.store.block_hashes(range(lowest, indexed + 1))
         for top in range(indexed, lowest - 1, -32):
             numbers = [n for n in range(top, max(lowest, top - 31) - 1, -1)]
-            canonical = {h.number: h.hash for h in self._headers(numbers)}
+            canonical = {h.number: h.hash for h in self._headers(numbers) if h is not None}
             for number in numbers:
                 if number not in stored:
                     raise ReorgTooDeep(
@@ -234,14 +255,12 @@ class Indexer:
         decode = self.decoder.decode
         return [event for event in map(decode, logs) if event is not None]
 
-    def _headers(self, numbers: list[int]) -> list[BlockHeader]:
-        headers = []
+    def _headers(self, numbers: list[int]) -> list[BlockHeader | None]:
+        """The headers of `numbers`, in order; None for a block the node doesn't have."""
+        headers: list[BlockHeader | None] = []
         for start in range(0, len(numbers), 100):
             calls = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers[start : start + 100]]
-            for block in self.rpc.batch(calls):
-                if block is None:  # the node is behind the head it reported: stop here
-                    return headers
-                headers.append(BlockHeader.from_rpc(block))
+            headers.extend(BlockHeader.from_rpc(block) if block else None for block in self.rpc.batch(calls))
         return headers
 
 

@@ -56,15 +56,15 @@ def make_indexer(chain, world, engine):
     """An Indexer on the test chain and database; settings can be overridden."""
 
     def make(**overrides) -> Indexer:
-        settings = Settings(
-            rpc_url=chain.url,
-            database_url=str(engine.url),
-            deployments_dir=world.deployment_dir,
-            confirmations=2,
-            reorg_depth=64,
-            poll_interval=0.05,
-            **overrides,
-        )
+        values = {
+            "rpc_url": chain.url,
+            "database_url": engine.url.render_as_string(hide_password=False),
+            "deployments_dir": world.deployment_dir,
+            "confirmations": 2,
+            "reorg_depth": 64,
+            "poll_interval": 0.05,
+        }
+        settings = Settings(**{**values, **overrides})
         return Indexer(settings, engine)
 
     return make
