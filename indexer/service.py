@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from indexer.decode import Event, EventDecoder, bloom_bits, bloom_may_contain
 from indexer.deployment import Deployment
-from indexer.errors import ReorgTooDeep
+from indexer.errors import ReorgTooDeep, RpcError
 from indexer.fetch import LogFetcher, LogRange
 from indexer.rpc import RpcClient
 from indexer.settings import Settings
@@ -52,7 +52,10 @@ class Indexer:
     def __init__(self, settings: Settings, engine: Engine, rpc: RpcClient | None = None):
         self.settings = settings
         self.rpc = rpc or RpcClient(settings.rpc_url, timeout=settings.rpc_timeout, max_attempts=settings.rpc_max_attempts)
-        self.chain_id = int(self.rpc.request("eth_chainId"), 16)
+        try:
+            self.chain_id = int(self.rpc.request("eth_chainId"), 16)
+        except RpcError as fault:
+            raise RpcError(f"cannot reach the chain at {settings.rpc_url}: {fault}") from None
         self.deployment = Deployment.load(self.chain_id, settings.deployments_dir)
         escrow = self.deployment.escrow
         self.decoder = EventDecoder(escrow.abi)

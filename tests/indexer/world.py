@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from indexer.deployment import DeployedContract, DeployedToken, Deployment
 from indexer.escrow import ETH, Deal, Status
-from indexer.models import Claimable, Escrow
+from indexer.models import Claimable, Escrow, EventRecord
 from tests.chain import Chain
 
 MAX_UINT = 2**256 - 1
@@ -167,8 +167,19 @@ def _deal_from_receipt(receipt: dict) -> Deal:
 
 def assert_mirrors_chain(engine: Engine, world: World) -> None:
     """The database says what the contract's views say: escrow by escrow (status and every
-    `Deal` field, through the commitment), and every claimable balance."""
+    `Deal` field, through the commitment), and every claimable balance; and it holds every
+    log of the escrow exactly once."""
     chain, chain_id = world.chain, world.deployment.chain_id
+    logs = chain.rpc("eth_getLogs", [{"address": world.escrow, "fromBlock": "0x0", "toBlock": "latest"}])
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(EventRecord.block_number, EventRecord.log_index, EventRecord.block_hash).where(
+                EventRecord.chain_id == chain_id
+            )
+        ).all()
+    assert sorted(stored) == sorted(
+        (int(item["blockNumber"], 16), int(item["logIndex"], 16), item["blockHash"]) for item in logs
+    ), "the events table is not the chain's logs, each once"
     with engine.connect() as conn:
         rows = {row.trade_id: row for row in conn.execute(select(Escrow.__table__).where(Escrow.chain_id == chain_id))}
         claimables = {
