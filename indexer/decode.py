@@ -38,10 +38,24 @@ class Event:
         return self.block_number, self.log_index
 
 
+_checksummed: dict[str, str] = {}
+
+
+def _address(word: str) -> str:
+    """The checksummed address in a word; cached, since a chain's logs name few addresses often."""
+    try:
+        return _checksummed[word]
+    except KeyError:
+        if len(_checksummed) > 100_000:
+            _checksummed.clear()
+        address = _checksummed[word] = to_checksum_address("0x" + word[24:])
+        return address
+
+
 def _word_decoder(abi_type: str) -> Callable[[str], Any] | None:
     """A decoder for one 64-hex-digit word, or None for a type that isn't a single static word."""
     if abi_type == "address":
-        return lambda word: to_checksum_address("0x" + word[24:])
+        return _address
     if abi_type.startswith("uint"):
         return lambda word: int(word, 16)
     if abi_type.startswith("int"):  # sign-extended to 256 bits
@@ -57,8 +71,8 @@ def _word_decoder(abi_type: str) -> Callable[[str], Any] | None:
 @dataclass(frozen=True, slots=True)
 class _EventSpec:
     name: str
-    topic_fields: tuple[tuple[str, Callable], ...]
-    data_fields: tuple[tuple[str, Callable], ...] | None  # None: decode `data` with eth-abi
+    topic_fields: tuple[tuple[str, Callable, int], ...]  # name, decoder, topic index
+    data_fields: tuple[tuple[str, Callable, int], ...] | None  # name, decoder, offset in the hex; None: eth-abi
     data_names: tuple[str, ...]
     data_types: tuple[str, ...]
 
@@ -75,14 +89,17 @@ class EventDecoder:
             data = [field for field in item["inputs"] if not field["indexed"]]
             # An indexed dynamic field is stored as its hash: keep the hash as bytes32.
             topic_fields = tuple(
-                (f["name"], _word_decoder(f["type"]) or _word_decoder("bytes32")) for f in indexed
+                (f["name"], _word_decoder(f["type"]) or _word_decoder("bytes32"), index)
+                for index, f in enumerate(indexed, start=1)
             )
             word_decoders = [_word_decoder(f["type"]) for f in data]
             static = all(word_decoders)
             self._specs["0x" + event_abi_to_log_topic(item).hex()] = _EventSpec(
                 name=item["name"],
                 topic_fields=topic_fields,
-                data_fields=tuple((f["name"], d) for f, d in zip(data, word_decoders)) if static else None,
+                data_fields=tuple((f["name"], d, 2 + 64 * i) for i, (f, d) in enumerate(zip(data, word_decoders)))
+                if static
+                else None,
                 data_names=tuple(f["name"] for f in data),
                 data_types=tuple(f["type"] for f in data),
             )
@@ -95,21 +112,23 @@ class EventDecoder:
     def decode(self, log: dict) -> Event | None:
         """Decodes a JSON-RPC log object; None for an event not in the ABI."""
         topics = log["topics"]
-        spec = self._specs.get(topics[0].lower()) if topics else None
+        if not topics:
+            return None
+        spec = self._specs.get(topics[0]) or self._specs.get(topics[0].lower())
         if spec is None:
             return None
-        args = {name: decode(topic[2:]) for (name, decode), topic in zip(spec.topic_fields, topics[1:])}
+        args = {name: decode(topics[index][2:]) for name, decode, index in spec.topic_fields}
         data = log["data"]
         if spec.data_fields is not None:
-            for index, (name, decode) in enumerate(spec.data_fields):
-                args[name] = decode(data[2 + 64 * index : 66 + 64 * index])
+            for name, decode, offset in spec.data_fields:
+                args[name] = decode(data[offset : offset + 64])
         else:
             values = abi_decode(list(spec.data_types), bytes.fromhex(data[2:]))
             args.update(zip(spec.data_names, values))
         timestamp = log.get("blockTimestamp")
         return Event(
             name=spec.name,
-            contract=to_checksum_address(log["address"]),
+            contract=_address(log["address"][2:].rjust(64, "0")),
             block_number=int(log["blockNumber"], 16),
             block_hash=log["blockHash"].lower(),
             log_index=int(log["logIndex"], 16),

@@ -36,7 +36,7 @@ class LogFetcher:
         *,
         initial_range: int = 2_000,
         max_range: int = 100_000,
-        target_logs: int = 10_000,
+        target_logs: int = 2_000,
         fast_seconds: float = 1.0,
     ):
         self.rpc = rpc
