@@ -97,7 +97,10 @@ def ceiling(url: str, deployment: Deployment) -> tuple[int, float]:
     """Fetch + decode every log, no database: the most the indexer could do."""
     rpc = RpcClient(url)
     decoder = EventDecoder(deployment.escrow.abi)
-    fetcher = LogFetcher(rpc, [deployment.escrow.address], decoder.topics)
+    settings = Settings()
+    fetcher = LogFetcher(
+        rpc, [deployment.escrow.address], decoder.topics, initial_range=settings.initial_range, max_range=settings.max_range
+    )
     began, count = time.perf_counter(), 0
     end = int(rpc.request("eth_blockNumber"), 16)
     for log_range in fetcher.ranges(deployment.escrow.block, end):

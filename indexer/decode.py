@@ -37,6 +37,11 @@ class Event:
     def position(self) -> tuple[int, int]:
         return self.block_number, self.log_index
 
+    def as_tuple(self) -> tuple:
+        """The fields in order, for `Event(*fields)` (cheap to pickle between processes)."""
+        return (self.name, self.contract, self.block_number, self.block_hash, self.log_index, self.tx_hash,
+                self.timestamp, self.args)  # fmt: skip
+
 
 _checksummed: dict[str, str] = {}
 

@@ -9,13 +9,17 @@ split by event type, then read from its receipts: never fatal.
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from indexer.decode import Event, EventDecoder
 from indexer.errors import RangeTooLarge
 from indexer.rpc import RpcClient
+from indexer.store import BlockHeader
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ class LogFetcher:
         addresses: list[str],
         topics: list[str],
         *,
-        initial_range: int = 2_000,
+        initial_range: int = 100,
         max_range: int = 100_000,
         target_logs: int = 2_000,
         fast_seconds: float = 1.0,
@@ -127,3 +131,92 @@ class LogFetcher:
                     if item["address"].lower() in self.addresses
                 )
         return logs
+
+
+def fetch_headers(rpc: RpcClient, numbers: list[int]) -> list[BlockHeader | None]:
+    """The headers of blocks `numbers`, in order; None for a block the node doesn't have."""
+    headers: list[BlockHeader | None] = []
+    for start in range(0, len(numbers), 100):
+        calls = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers[start : start + 100]]
+        headers.extend(BlockHeader.from_rpc(block) if block else None for block in rpc.batch(calls))
+    return headers
+
+
+def decode_logs(decoder: EventDecoder, rpc: RpcClient, logs: list[dict]) -> list[Event]:
+    """Decoded escrow events, each with its block's timestamp (fetched for providers that
+    don't put `blockTimestamp` in logs)."""
+    events = [event for event in map(decoder.decode, logs) if event is not None]
+    missing = sorted({event.block_number for event in events if event.timestamp is None})
+    if missing:
+        stamps = {header.number: header.timestamp for header in fetch_headers(rpc, missing) if header}
+        for event in events:
+            event.timestamp = stamps[event.block_number]
+    return events
+
+
+@dataclass(frozen=True)
+class FetchJob:
+    """What a fetching process needs to know (picklable)."""
+
+    rpc_url: str
+    rpc_timeout: float
+    rpc_max_attempts: int
+    addresses: list[str]
+    abi: list
+    initial_range: int
+    max_range: int
+
+
+@dataclass(frozen=True)
+class FetchStats:
+    requests: int
+    retries: int
+    shrinks: int
+
+
+def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
+    """In a child process: fetches and decodes [start, end] range by range into `pipe`."""
+    try:
+        rpc = RpcClient(job.rpc_url, timeout=job.rpc_timeout, max_attempts=job.rpc_max_attempts)
+        decoder = EventDecoder(job.abi)
+        fetcher = LogFetcher(
+            rpc, job.addresses, decoder.topics, initial_range=job.initial_range, max_range=job.max_range
+        )
+        for log_range in fetcher.ranges(start, end):
+            events = decode_logs(decoder, rpc, log_range.logs)
+            pipe.send((log_range.start, log_range.end, [event.as_tuple() for event in events]))
+        pipe.send(FetchStats(rpc.requests_sent, rpc.retries, fetcher.shrinks))
+    except BaseException as fault:  # noqa: BLE001 - handed to the parent, which raises it
+        pipe.send(fault)
+    finally:
+        pipe.close()
+
+
+def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
+    """Yields (start, end, events) for consecutive ranges of [start, end], fetched and decoded in
+    a child process: on two cores, decoding the next range runs beside writing this one (a
+    thread would share one interpreter lock with the writer). The child's counters are
+    appended to `stats` at the end."""
+    context = multiprocessing.get_context("fork")
+    gc.freeze()  # the child's collector leaves the parent's objects alone: no copy-on-write storm
+
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_fetch_worker, args=(job, start, end, sender), daemon=True, name="indexer-fetch")
+    worker.start()
+    gc.unfreeze()
+    sender.close()
+    try:
+        while True:
+            message = receiver.recv()
+            if isinstance(message, FetchStats):
+                stats.append(message)
+                return
+            if isinstance(message, BaseException):
+                raise message
+            first, last, rows = message
+            yield first, last, [Event(*row) for row in rows]
+    finally:
+        receiver.close()
+        if worker.is_alive():
+            worker.terminate()
+        worker.join(timeout=5)

@@ -129,7 +129,7 @@ class EventRecord(SQLModel, table=True):
     tx_hash: str = Field(max_length=66)
     contract: str = Field(max_length=42)
     name: str = Field(max_length=32)
-    trade_id: str | None = Field(default=None, max_length=66, index=True)
+    trade_id: str | None = Field(default=None, max_length=66)  # no index: escrows is the place to look one up
     args: str = Field(sa_column=Column(Text(), nullable=False))  # JSON; ints exact
 
 

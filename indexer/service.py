@@ -6,18 +6,18 @@ back what a reorganisation orphaned.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 from sqlalchemy.engine import Engine
 
 from indexer.decode import Event, EventDecoder, bloom_bits, bloom_may_contain
 from indexer.deployment import Deployment
 from indexer.errors import ReorgTooDeep, RpcError
-from indexer.fetch import LogFetcher, LogRange
+from indexer.fetch import FetchJob, FetchStats, LogFetcher, fetch_headers, fetch_in_process
 from indexer.rpc import RpcClient
 from indexer.settings import Settings
 from indexer.store import BlockHeader, Store
@@ -70,8 +70,10 @@ class Indexer:
         )
         self.store = Store(engine, self.chain_id)
         self.progress = Progress()
+        self.fetch_stats: list[FetchStats] = []  # from the backfill's fetching processes
         self._bloom_bits = [bloom_bits(bytes.fromhex(address[2:])) for address in self.addresses]
         self._heads = None  # a WebSocket subscription, when settings.ws_url is set
+        self._announced = 0  # the highest block newHeads announced
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -108,7 +110,12 @@ class Indexer:
             self.wait_for_head(stop)
 
     def head(self) -> int:
-        return int(self.rpc.request("eth_blockNumber"), 16)
+        head = int(self.rpc.request("eth_blockNumber"), 16)
+        waited = time.monotonic()
+        while head < self._announced and time.monotonic() - waited < 1.0:
+            time.sleep(0.002)  # a node may announce a block a moment before it serves it
+            head = int(self.rpc.request("eth_blockNumber"), 16)
+        return head
 
     def wait_for_head(self, stop: threading.Event) -> None:
         """Returns when a new block may be there: at a WebSocket newHeads message, or after a poll interval."""
@@ -116,7 +123,7 @@ class Indexer:
             try:
                 if self._heads is None:
                     self._heads = HeadSubscription(self.settings.ws_url)
-                self._heads.wait(timeout=max(self.settings.poll_interval, 5.0))
+                self._announced = max(self._announced, self._heads.wait(timeout=max(self.settings.poll_interval, 5.0)))
                 return
             except Exception as fault:  # noqa: BLE001 - fall back to polling until it reconnects
                 log.warning("newHeads subscription failed (%s); polling", fault)
@@ -129,30 +136,29 @@ class Indexer:
         """Indexes [start, end] range by range; these blocks are settled, so no undo is kept."""
         self.progress.backfill_from, self.progress.backfill_to = start, end
         log.info("backfilling blocks %d..%d", start, end)
-        for batch in _prefetched(self._decoded_ranges(start, end)):
-            events, log_range = batch
+        settings = self.settings
+        job = FetchJob(
+            rpc_url=self.rpc.url,
+            rpc_timeout=settings.rpc_timeout,
+            rpc_max_attempts=settings.rpc_max_attempts,
+            addresses=self.addresses,
+            abi=self.deployment.escrow.abi,
+            initial_range=settings.initial_range,
+            max_range=settings.max_range,
+        )
+        for _first, last, events in fetch_in_process(job, start, end, self.fetch_stats):
             self.progress.events += self.store.write_batch(
                 events,
-                to_block=log_range.end,
+                to_block=last,
                 to_hash=None,
                 head=head,
-                undo_from=head - self.settings.reorg_depth,
-                confirmations=self.settings.confirmations,
-                reorg_depth=self.settings.reorg_depth,
+                undo_from=head - settings.reorg_depth,
+                confirmations=settings.confirmations,
+                reorg_depth=settings.reorg_depth,
             )
-            self.progress.indexed = log_range.end
+            self.progress.indexed = last
             if on_progress:
                 on_progress(self.progress)
-
-    def _decoded_ranges(self, start: int, end: int) -> Iterator[tuple[list[Event], LogRange]]:
-        for log_range in self.fetcher.ranges(start, end):
-            events = self._decode(log_range.logs)
-            missing = sorted({e.block_number for e in events if e.timestamp is None})
-            if missing:  # providers that don't put blockTimestamp in logs
-                stamps = {h.number: h.timestamp for h in self._headers(missing) if h is not None}
-                for item in events:
-                    item.timestamp = stamps[item.block_number]
-            yield events, log_range
 
     # --- following the head ------------------------------------------------------------------------
 
@@ -224,11 +230,9 @@ class Indexer:
         except Exception:  # noqa: BLE001 - a refused batch: one block at a time, split if need be
             results = [self.fetcher.block_logs(h.hash, h.number) for h in wanted]
         stamps = {h.number: h.timestamp for h in wanted}
-        events = []
-        for logs in results:
-            for item in self._decode(logs):
-                item.timestamp = stamps[item.block_number]
-                events.append(item)
+        events = [event for logs in results for event in map(self.decoder.decode, logs) if event is not None]
+        for event in events:
+            event.timestamp = stamps[event.block_number]
         return events
 
     def _handle_reorg(self, indexed: int) -> None:
@@ -254,17 +258,8 @@ class Indexer:
 
     # --- helpers -------------------------------------------------------------------------------------
 
-    def _decode(self, logs: list[dict]) -> list[Event]:
-        decode = self.decoder.decode
-        return [event for event in map(decode, logs) if event is not None]
-
     def _headers(self, numbers: list[int]) -> list[BlockHeader | None]:
-        """The headers of `numbers`, in order; None for a block the node doesn't have."""
-        headers: list[BlockHeader | None] = []
-        for start in range(0, len(numbers), 100):
-            calls = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers[start : start + 100]]
-            headers.extend(BlockHeader.from_rpc(block) if block else None for block in self.rpc.batch(calls))
-        return headers
+        return fetch_headers(self.rpc, numbers)
 
 
 class HeadSubscription:
@@ -279,43 +274,18 @@ class HeadSubscription:
         if '"result"' not in reply:
             raise ConnectionError(f"newHeads subscription refused: {reply[:200]}")
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> int:
+        """Waits for new heads; returns the highest block number announced (0 if none came)."""
+        highest = 0
         try:
-            self._socket.recv(timeout=timeout)
+            message = self._socket.recv(timeout=timeout)
+            while True:
+                head = msgspec.json.decode(message).get("params", {}).get("result", {})
+                highest = max(highest, int(head.get("number", "0x0"), 16))
+                message = self._socket.recv(timeout=0)  # drain what else has queued up
         except TimeoutError:
             pass
+        return highest
 
     def close(self) -> None:
         self._socket.close()
-
-
-def _prefetched(items: Iterator, depth: int = 2) -> Iterator:
-    """Runs `items` in a thread `depth` ahead of the consumer, so fetching the next range
-    overlaps with writing this one."""
-    channel: queue.Queue = queue.Queue(depth)
-    done = object()
-    stopped = threading.Event()
-
-    def produce():
-        try:
-            for item in items:
-                while not stopped.is_set():
-                    try:
-                        channel.put(item, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stopped.is_set():
-                    return
-            channel.put(done)
-        except BaseException as fault:  # noqa: BLE001 - handed to the consumer
-            channel.put(fault)
-
-    threading.Thread(target=produce, name="indexer-fetch", daemon=True).start()
-    try:
-        while (item := channel.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stopped.set()

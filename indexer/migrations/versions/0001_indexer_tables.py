@@ -90,9 +90,6 @@ def upgrade() -> None:
     sa.Column('args', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('chain_id', 'block_number', 'log_index')
     )
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_events_trade_id'), ['trade_id'], unique=False)
-
     op.create_table('fee_pools',
     sa.Column('chain_id', sa.Integer(), nullable=False),
     sa.Column('contract', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
@@ -126,9 +123,6 @@ def downgrade() -> None:
     op.drop_table('undo_log')
     op.drop_table('indexer_state')
     op.drop_table('fee_pools')
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_events_trade_id'))
-
     op.drop_table('events')
     with op.batch_alter_table('escrows', schema=None) as batch_op:
         batch_op.drop_index('ix_escrows_updated_block')
