@@ -74,7 +74,7 @@ def generate(chain: Chain, escrow: str, seller: str, buyer: str, events: int, pe
     selector = function_signature_to_4byte_selector(TRADES_SIGNATURE)
     txs_per_block = max(1, round(per_block / (3 * TRADES_PER_TX)))
     owner, made, next_id = chain.accounts[0], 0, 1
-    chain.automine(txs_per_block == 1)  # one transaction a block: anvil's automine is the fastest
+    chain.automine(False)
     try:
         while made < events:
             for _ in range(txs_per_block):
@@ -84,8 +84,7 @@ def generate(chain: Chain, escrow: str, seller: str, buyer: str, events: int, pe
                 last = chain.send(owner, seller, "0x" + data.hex(), wait=False)
                 next_id += TRADES_PER_TX
                 made += 3 * TRADES_PER_TX
-            if txs_per_block > 1:
-                chain.mine()
+            chain.mine()
     finally:
         chain.automine(True)
     while (receipt := chain.rpc("eth_getTransactionReceipt", [last])) is None:

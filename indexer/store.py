@@ -50,15 +50,12 @@ _KEY_COLUMNS = {
     CONTRACT: ("contract",),
 }
 _CHUNK = 500  # keys per IN (...) query
-_PG_ROWS_PER_STATEMENT = 500
 _EVENT_COLUMNS = "chain_id, block_number, log_index, block_hash, tx_hash, contract, name, trade_id, args"
 
 
 class _Upsert(NamedTuple):
-    prefix: str  # INSERT INTO t (columns) VALUES
-    row: str  # (?, ?, ...)
-    suffix: str  # ON CONFLICT (keys) DO UPDATE SET ...
-    as_tuple: Callable[[dict], tuple]
+    sql: str
+    as_tuple: Callable[[dict], tuple]  # a row dict -> its parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +107,21 @@ class Store:
             keys = [column.name for column in table.primary_key.columns]
             updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
             uints = [] if postgres else [i for i, column in enumerate(table.columns) if isinstance(column.type, Uint256)]
+            if postgres:  # one statement per table and batch: each column's values as one array
+                arrays = ", ".join(f"%b::{column.type.compile(dialect=engine.dialect)}[]" for column in table.columns)
+                values = f"SELECT * FROM unnest({arrays})"
+            else:
+                values = f"VALUES ({', '.join([mark] * len(columns))})"
             self._upsert_sql[name] = _Upsert(
-                prefix=f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ",
-                row=f"({', '.join([mark] * len(columns))})",
-                suffix=f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                sql=f"INSERT INTO {table.name} ({', '.join(columns)}) {values} "
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
                 as_tuple=_tuple_maker(columns, uints),
             )
         self._postgres = postgres
         self._events_sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join([mark] * 9)})"
+        self._undo_sql = (
+            f"INSERT INTO undo_log (chain_id, block_number, seq, table_name, key, image) VALUES ({', '.join([mark] * 6)})"
+        )
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -155,6 +159,10 @@ class Store:
         """Stores `events` (all of blocks up to `to_block`) and what they change, and moves the
         checkpoint to `to_block`, in one transaction. Returns how many events were new."""
         with self.engine.begin() as conn:
+            if self._postgres:
+                # A commit lost to a server crash loses its checkpoint with it, and the indexer
+                # indexes those blocks again: no need to wait for the disk on every batch.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             events = self._not_yet_stored(conn, events)
             state = BatchState(
                 self.chain_id,
@@ -204,7 +212,7 @@ class Store:
                 .order_by(undo.c.block_number.desc(), undo.c.seq.desc())
             ).all()
             for table_name, key_json, image_json in records:  # newest first: the last write wins
-                self._restore(conn, table_name, tuple(json.loads(key_json)), _loads(image_json))
+                self._restore(conn, table_name, tuple(json.loads(key_json)), None if image_json is None else json.loads(image_json))
             removed = conn.execute(
                 delete(EventRecord.__table__).where(
                     EventRecord.chain_id == self.chain_id, EventRecord.block_number > ancestor
@@ -293,16 +301,13 @@ class Store:
     def _upsert(self, conn: Connection, table_name: str, rows: list[dict]) -> None:
         """Insert-or-update straight through the driver: the hot path of a backfill, where
         SQLAlchemy's per-row parameter processing would cost more than the database. SQLite
-        takes an executemany; PostgreSQL, multi-row statements (one round trip per 500 rows)."""
+        takes an executemany; PostgreSQL, one statement with a column of arrays (unnest)."""
         upsert = self._upsert_sql[table_name]
         params = [upsert.as_tuple(row) for row in rows]
-        if not self._postgres:
-            conn.exec_driver_sql(upsert.prefix + upsert.row + upsert.suffix, params)
-            return
-        for start in range(0, len(params), _PG_ROWS_PER_STATEMENT):
-            chunk = params[start : start + _PG_ROWS_PER_STATEMENT]
-            sql = upsert.prefix + ", ".join([upsert.row] * len(chunk)) + upsert.suffix
-            conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
+        if self._postgres:
+            conn.exec_driver_sql(upsert.sql, tuple(list(column) for column in zip(*params)))
+        else:
+            conn.exec_driver_sql(upsert.sql, params)
 
     def _write_events(self, conn: Connection, events: Sequence[Event]) -> None:
         encode, chain_id = msgspec.json.encode, self.chain_id
@@ -339,19 +344,16 @@ class Store:
             self._upsert(conn, table_name, [self._row(table_name, key, image)])
 
     def _write_undo(self, conn: Connection, undo: list[tuple[int, str, tuple, Any]]) -> None:
-        table = UndoRecord.__table__
-        last = conn.execute(
-            select(table.c.seq).where(table.c.chain_id == self.chain_id).order_by(table.c.seq.desc()).limit(1)
-        ).scalar()
-        first = (last or 0) + 1
-        conn.execute(
-            table.insert(),
+        # A block is written by one batch only (a rollback deletes its records), so the
+        # position in the batch is unique within the block.
+        encode, chain_id = msgspec.json.encode, self.chain_id
+        conn.exec_driver_sql(
+            self._undo_sql,
             [
-                {"chain_id": self.chain_id, "block_number": block, "seq": first + offset, "table_name": name,
-                 "key": json.dumps(list(key)), "image": _dumps(image)}
-                for offset, (block, name, key, image) in enumerate(undo)
+                (chain_id, block, seq, name, encode(key).decode(), None if image is None else encode(image).decode())
+                for seq, (block, name, key, image) in enumerate(undo)
             ],
-        )  # fmt: skip
+        )
 
     def _finalize(self, conn: Connection, finalized: int) -> None:
         table = Escrow.__table__
@@ -382,11 +384,3 @@ def _tuple_maker(columns: list[str], uint_positions: list[int]):
         return tuple(values)
 
     return as_tuple
-
-
-def _dumps(image: Any) -> str | None:
-    return None if image is None else json.dumps(image, separators=(",", ":"))
-
-
-def _loads(image: str | None) -> Any:
-    return None if image is None else json.loads(image)
