@@ -9,9 +9,12 @@ split by event type, then read from its receipts: never fatal.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +25,9 @@ from indexer.rpc import RpcClient
 from indexer.store import BlockHeader
 
 log = logging.getLogger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(slots=True)
@@ -176,6 +182,7 @@ class FetchStats:
 
 def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
     """In a child process: fetches and decodes [start, end] range by range into `pipe`."""
+    _leave_the_parent_alone(pipe.fileno())
     try:
         rpc = RpcClient(job.rpc_url, timeout=job.rpc_timeout, max_attempts=job.rpc_max_attempts)
         decoder = EventDecoder(job.abi)
@@ -192,14 +199,29 @@ def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
         pipe.close()
 
 
+def _leave_the_parent_alone(keep_fd: int) -> None:
+    """A forked child shares its parent's open files: its database connections, the pipe's
+    other end. It closes them (so that a killed parent's connections really close, and its
+    transaction rolls back), and dies with the parent rather than outlive it."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the broken pipe ends the child instead
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+    os.closerange(3, keep_fd)
+    os.closerange(keep_fd + 1, os.sysconf("SC_OPEN_MAX"))
+
+
 def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
     """Yields (start, end, events) for consecutive ranges of [start, end], fetched and decoded in
     a child process: on two cores, decoding the next range runs beside writing this one (a
     thread would share one interpreter lock with the writer). The child's counters are
     appended to `stats` at the end."""
     context = multiprocessing.get_context("fork")
-    gc.freeze()  # the child's collector leaves the parent's objects alone: no copy-on-write storm
-
+    # The child's collector leaves the parent's objects alone: no copy-on-write storm, and no
+    # finalizer in the child touching a file it closed.
+    gc.freeze()
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(target=_fetch_worker, args=(job, start, end, sender), daemon=True, name="indexer-fetch")
     worker.start()

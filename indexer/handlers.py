@@ -50,13 +50,19 @@ class BatchState:
             rows[key] = self._load(table, key)
         return rows[key]
 
-    def put(self, table: str, key: tuple, value: Any, block: int) -> None:
-        before = self.get(table, key)
+    def touch(self, table: str, key: tuple, block: int) -> Any:
+        """The row (None if it doesn't exist yet), about to change in `block`: its image before
+        the block is kept for rollback, and it will be written back."""
+        row = self.get(table, key)
         if block > self._undo_from and (block, table, key) not in self._undone:
             self._undone.add((block, table, key))
-            self.undo.append((block, table, key, dict(before) if isinstance(before, dict) else before))
-        self.rows[table][key] = value
+            self.undo.append((block, table, key, dict(row) if isinstance(row, dict) else row))
         self.dirty[table].add(key)
+        return row
+
+    def put(self, table: str, key: tuple, value: Any, block: int) -> None:
+        self.touch(table, key, block)
+        self.rows[table][key] = value
 
     def pools(self, contract: str) -> dict[PoolKey, int]:
         pools = {key: amount for key, amount in self._pools_of(contract).items() if key not in self.rows[FEE_POOL]}
@@ -76,18 +82,13 @@ def apply(state: BatchState, event: Event) -> None:
 
 def _update_escrow(state: BatchState, event: Event, **changes) -> dict:
     key = (event.contract, event.args["trade_id"])
-    row = state.get(ESCROW, key)
+    row = state.touch(ESCROW, key, event.block_number)
     if row is None:  # a log the indexer can't place: the chain guarantees a Locked first
         raise ValueError(f"{event.name} for unknown trade {key[1]} at block {event.block_number}")
-    row = {
-        **row,
-        **changes,
-        "updated_block": event.block_number,
-        "updated_tx": event.tx_hash,
-        "updated_at": event.timestamp,
-        "final": False,
-    }
-    state.put(ESCROW, key, row, event.block_number)
+    row.update(changes)
+    row["updated_block"] = event.block_number
+    row["updated_tx"] = event.tx_hash
+    row["updated_at"] = event.timestamp
     return row
 
 

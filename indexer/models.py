@@ -9,7 +9,7 @@ comparisons and ORDER BY still work; both read back as Python ints.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Numeric, String, Text
+from sqlalchemy import BigInteger, Column, Index, Numeric, String, Text, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -81,7 +81,14 @@ class Escrow(EscrowBase, table=True):
         Index("ix_escrows_seller", "chain_id", "seller"),
         Index("ix_escrows_buyer", "chain_id", "buyer"),
         Index("ix_escrows_status", "chain_id", "status"),
-        Index("ix_escrows_updated_block", "chain_id", "final", "updated_block"),
+        # Only the rows not yet final: a backfill writes settled rows, which never enter it.
+        Index(
+            "ix_escrows_unsettled",
+            "chain_id",
+            "updated_block",
+            sqlite_where=text("NOT final"),
+            postgresql_where=text("NOT final"),
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import and_, delete, event, select, tuple_, update
+from sqlalchemy import and_, delete, event, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -173,6 +173,10 @@ class Store:
             self._prefetch_escrows(conn, state, events)
             for item in events:
                 apply(state, item)
+            finalized = max(0, min(to_block, head - confirmations))
+            for key in state.dirty[ESCROW]:
+                row = state.rows[ESCROW][key]
+                row["final"] = row["updated_block"] <= finalized
             if events:
                 self._write_events(conn, events)
             for table, keys in state.dirty.items():
@@ -190,7 +194,6 @@ class Store:
                         for b in blocks
                     ],
                 )  # fmt: skip
-            finalized = max(0, min(to_block, head - confirmations))
             self._finalize(conn, finalized)
             self._prune(conn, head - reorg_depth)
             self._upsert_rows(
@@ -356,10 +359,12 @@ class Store:
         )
 
     def _finalize(self, conn: Connection, finalized: int) -> None:
+        """Marks final the rows earlier batches left unsettled (the partial index on `NOT final`
+        keeps this cheap: settled rows are not in it)."""
         table = Escrow.__table__
         conn.execute(
             update(table)
-            .where(table.c.chain_id == self.chain_id, table.c.final.is_(False), table.c.updated_block <= finalized)
+            .where(table.c.chain_id == self.chain_id, text("NOT final"), table.c.updated_block <= finalized)
             .values(final=True)
         )
 

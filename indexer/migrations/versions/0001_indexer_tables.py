@@ -76,7 +76,10 @@ def upgrade() -> None:
         batch_op.create_index('ix_escrows_buyer', ['chain_id', 'buyer'], unique=False)
         batch_op.create_index('ix_escrows_seller', ['chain_id', 'seller'], unique=False)
         batch_op.create_index('ix_escrows_status', ['chain_id', 'status'], unique=False)
-        batch_op.create_index('ix_escrows_updated_block', ['chain_id', 'final', 'updated_block'], unique=False)
+        batch_op.create_index(
+            'ix_escrows_unsettled', ['chain_id', 'updated_block'], unique=False,
+            sqlite_where=sa.text('NOT final'), postgresql_where=sa.text('NOT final'),
+        )
 
     op.create_table('events',
     sa.Column('chain_id', sa.Integer(), nullable=False),
@@ -125,7 +128,7 @@ def downgrade() -> None:
     op.drop_table('fee_pools')
     op.drop_table('events')
     with op.batch_alter_table('escrows', schema=None) as batch_op:
-        batch_op.drop_index('ix_escrows_updated_block')
+        batch_op.drop_index('ix_escrows_unsettled')
         batch_op.drop_index('ix_escrows_status')
         batch_op.drop_index('ix_escrows_seller')
         batch_op.drop_index('ix_escrows_buyer')
