@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 _TOO_LARGE = re.compile(
     r"more than \d+ (results|logs)|too many (results|logs|blocks)|query returned more than|response (size|is too)"
     r"|exceed(s|ed)? .*(limit|size|max)|block range|range (is )?too (large|wide|big)|limit exceeded"
-    r"|query timeout|timed? ?out|body (is )?too large|payload too large",
+    r"|query timeout|timed? ?out|body (is )?too large|payload too large|is limited to",
     re.IGNORECASE,
 )
 _RATE_LIMITED = re.compile(r"rate limit|too many requests|capacity|throughput|daily request", re.IGNORECASE)

@@ -55,3 +55,21 @@ def test_index__killed_during_backfill__resumes_without_loss_or_doubles(world, e
     assert process.returncode == 0, err.decode()[-2000:]
     assert_mirrors_chain(engine, world)
     assert len({p for p in positions if p}) >= kills // 2, f"the kills did not land mid-backfill: {positions}"
+    assert not survivors(chain.url), "a killed indexer left a process behind"
+
+
+def survivors(rpc_url: str) -> list[int]:
+    """Processes still running with this test's ORRANGE_RPC_URL (a fetching child that outlived
+    its parent would hold the parent's database connection open, and its locks)."""
+    time.sleep(0.5)
+    marker = f"ORRANGE_RPC_URL={rpc_url}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if marker in environ.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
