@@ -15,6 +15,7 @@ the database, p50 and p95 over many locks, with the indexer polling and over Web
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
@@ -30,10 +31,9 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from indexer.db import make_engine, migrate  # noqa: E402
-from indexer.decode import EventDecoder  # noqa: E402
 from indexer.deployment import DeployedContract, Deployment  # noqa: E402
 from indexer.escrow import ETH  # noqa: E402
-from indexer.fetch import LogFetcher  # noqa: E402
+from indexer.fetch import FetchJob, decoded_ranges  # noqa: E402
 from indexer.models import Escrow  # noqa: E402
 from indexer.rpc import RpcClient  # noqa: E402
 from indexer.service import Indexer  # noqa: E402
@@ -94,18 +94,20 @@ def generate(chain: Chain, escrow: str, seller: str, buyer: str, events: int, pe
 
 
 def ceiling(url: str, deployment: Deployment) -> tuple[int, float]:
-    """Fetch + decode every log, no database: the most the indexer could do."""
-    rpc = RpcClient(url)
-    decoder = EventDecoder(deployment.escrow.abi)
+    """Fetch + decode every log, no database, the way the indexer's fetching process does
+    (same code, same collector settings): the most the indexer could do."""
     settings = Settings()
-    fetcher = LogFetcher(
-        rpc, [deployment.escrow.address], decoder.topics, initial_range=settings.initial_range, max_range=settings.max_range
-    )
-    began, count = time.perf_counter(), 0
-    end = int(rpc.request("eth_blockNumber"), 16)
-    for log_range in fetcher.ranges(deployment.escrow.block, end):
-        count += sum(1 for item in map(decoder.decode, log_range.logs) if item is not None)
-    return count, time.perf_counter() - began
+    job = FetchJob(url, settings.rpc_timeout, settings.rpc_max_attempts, [deployment.escrow.address],
+                   deployment.escrow.abi, settings.initial_range, settings.max_range)  # fmt: skip
+    end = int(RpcClient(url).request("eth_blockNumber"), 16)
+    gc.disable()
+    try:
+        began, count = time.perf_counter(), 0
+        for _first, _last, events in decoded_ranges(job, deployment.escrow.block, end, []):
+            count += len(events)
+        return count, time.perf_counter() - began
+    finally:
+        gc.enable()
 
 
 def backfill(url: str, database_url: str, directory: Path) -> tuple[int, float]:

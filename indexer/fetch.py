@@ -14,7 +14,9 @@ import gc
 import logging
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -180,19 +182,48 @@ class FetchStats:
     shrinks: int
 
 
+def decoded_ranges(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
+    """(start, end, events) for consecutive ranges covering [start, end]; the counters are
+    appended to `stats` at the end."""
+    rpc = RpcClient(job.rpc_url, timeout=job.rpc_timeout, max_attempts=job.rpc_max_attempts)
+    decoder = EventDecoder(job.abi)
+    fetcher = LogFetcher(rpc, job.addresses, decoder.topics, initial_range=job.initial_range, max_range=job.max_range)
+    for log_range in _read_ahead(fetcher.ranges(start, end)):
+        yield log_range.start, log_range.end, decode_logs(decoder, rpc, log_range.logs)
+    stats.append(FetchStats(rpc.requests_sent, rpc.retries, fetcher.shrinks))
+
+
+def _read_ahead(ranges: Iterator[LogRange], depth: int = 2) -> Iterator[LogRange]:
+    """Runs `ranges` in a thread, so the node serves the next range while this one is decoded."""
+    channel: queue.Queue = queue.Queue(depth)
+    finished = object()
+
+    def produce():
+        try:
+            for item in ranges:
+                channel.put(item)
+            channel.put(finished)
+        except BaseException as fault:  # noqa: BLE001 - raised again in the consumer
+            channel.put(fault)
+
+    threading.Thread(target=produce, name="indexer-read-ahead", daemon=True).start()
+    while (item := channel.get()) is not finished:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
     """In a child process: fetches and decodes [start, end] range by range into `pipe`."""
     _leave_the_parent_alone(pipe.fileno())
+    # Decoding makes many short-lived, acyclic objects: reference counting frees them, and
+    # the cyclic collector, run every few hundred allocations, would double the cost.
+    gc.disable()
     try:
-        rpc = RpcClient(job.rpc_url, timeout=job.rpc_timeout, max_attempts=job.rpc_max_attempts)
-        decoder = EventDecoder(job.abi)
-        fetcher = LogFetcher(
-            rpc, job.addresses, decoder.topics, initial_range=job.initial_range, max_range=job.max_range
-        )
-        for log_range in fetcher.ranges(start, end):
-            events = decode_logs(decoder, rpc, log_range.logs)
-            pipe.send((log_range.start, log_range.end, [event.as_tuple() for event in events]))
-        pipe.send(FetchStats(rpc.requests_sent, rpc.retries, fetcher.shrinks))
+        stats: list[FetchStats] = []
+        for first, last, events in decoded_ranges(job, start, end, stats):
+            pipe.send((first, last, [event.as_tuple() for event in events]))
+        pipe.send(stats[0])
     except BaseException as fault:  # noqa: BLE001 - handed to the parent, which raises it
         pipe.send(fault)
     finally:

@@ -5,10 +5,12 @@ back what a reorganisation orphaned.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import msgspec
@@ -72,7 +74,9 @@ class Indexer:
         self.progress = Progress()
         self.fetch_stats: list[FetchStats] = []  # from the backfill's fetching processes
         self._bloom_bits = [bloom_bits(bytes.fromhex(address[2:])) for address in self.addresses]
-        self._heads = None  # a WebSocket subscription, when settings.ws_url is set
+        self._heads = None  # the newHeads subscription, once open
+        self._ws_url = _websocket_url(settings)
+        self._ws_retry_at = 0.0
         self._announced = 0  # the highest block newHeads announced
 
     # --- the loop ------------------------------------------------------------------------------
@@ -118,16 +122,20 @@ class Indexer:
         return head
 
     def wait_for_head(self, stop: threading.Event) -> None:
-        """Returns when a new block may be there: at a WebSocket newHeads message, or after a poll interval."""
-        if self.settings.ws_url:
+        """Returns when a new block may be there: at a WebSocket newHeads message, or after a
+        poll interval when the node offers no WebSocket (tried again every minute)."""
+        if self._ws_url and time.monotonic() >= self._ws_retry_at:
             try:
                 if self._heads is None:
-                    self._heads = HeadSubscription(self.settings.ws_url)
-                self._announced = max(self._announced, self._heads.wait(timeout=max(self.settings.poll_interval, 5.0)))
+                    self._heads = HeadSubscription(self._ws_url)
+                    log.info("following new heads over %s", self._ws_url)
+                self._announced = max(self._announced, self._heads.wait(timeout=5.0))
                 return
-            except Exception as fault:  # noqa: BLE001 - fall back to polling until it reconnects
-                log.warning("newHeads subscription failed (%s); polling", fault)
+            except Exception as fault:  # noqa: BLE001 - poll until the WebSocket comes back
+                log.log(logging.WARNING if self.settings.ws_url else logging.INFO,
+                        "no newHeads over %s (%s): polling every %ss", self._ws_url, fault, self.settings.poll_interval)  # fmt: skip
                 self._heads = None
+                self._ws_retry_at = time.monotonic() + 60
         stop.wait(self.settings.poll_interval)
 
     # --- backfill --------------------------------------------------------------------------------
@@ -146,19 +154,20 @@ class Indexer:
             initial_range=settings.initial_range,
             max_range=settings.max_range,
         )
-        for _first, last, events in fetch_in_process(job, start, end, self.fetch_stats):
-            self.progress.events += self.store.write_batch(
-                events,
-                to_block=last,
-                to_hash=None,
-                head=head,
-                undo_from=head - settings.reorg_depth,
-                confirmations=settings.confirmations,
-                reorg_depth=settings.reorg_depth,
-            )
-            self.progress.indexed = last
-            if on_progress:
-                on_progress(self.progress)
+        with _collector_paused():
+            for _first, last, events in fetch_in_process(job, start, end, self.fetch_stats):
+                self.progress.events += self.store.write_batch(
+                    events,
+                    to_block=last,
+                    to_hash=None,
+                    head=head,
+                    undo_from=head - settings.reorg_depth,
+                    confirmations=settings.confirmations,
+                    reorg_depth=settings.reorg_depth,
+                )
+                self.progress.indexed = last
+                if on_progress:
+                    on_progress(self.progress)
 
     # --- following the head ------------------------------------------------------------------------
 
@@ -191,17 +200,18 @@ class Indexer:
                     return
                 self._handle_reorg(indexed)
                 continue
-            events = self._events_of(linked)
-            self.progress.events += self.store.write_batch(
-                events,
-                to_block=linked[-1].number,
-                to_hash=linked[-1].hash,
-                head=max(head, linked[-1].number),
-                blocks=linked,
-                undo_from=head - settings.reorg_depth,
-                confirmations=settings.confirmations,
-                reorg_depth=settings.reorg_depth,
-            )
+            with _collector_paused():
+                events = self._events_of(linked)
+                self.progress.events += self.store.write_batch(
+                    events,
+                    to_block=linked[-1].number,
+                    to_hash=linked[-1].hash,
+                    head=max(head, linked[-1].number),
+                    blocks=linked,
+                    undo_from=head - settings.reorg_depth,
+                    confirmations=settings.confirmations,
+                    reorg_depth=settings.reorg_depth,
+                )
             self.progress.indexed = linked[-1].number
             if on_progress:
                 on_progress(self.progress)
@@ -260,6 +270,31 @@ class Indexer:
 
     def _headers(self, numbers: list[int]) -> list[BlockHeader | None]:
         return fetch_headers(self.rpc, numbers)
+
+
+@contextmanager
+def _collector_paused():
+    """Pauses the cyclic garbage collector around a batch: its many short-lived, acyclic
+    objects are freed by reference counting, and collections every few hundred allocations
+    would cost as much as the work itself."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _websocket_url(settings: Settings) -> str | None:
+    """The WebSocket to follow heads on: the one configured, else the RPC's own (most nodes
+    serve both on one port); none when ws_url is "off"."""
+    if settings.ws_url:
+        return None if settings.ws_url == "off" else settings.ws_url
+    for http, ws in (("http://", "ws://"), ("https://", "wss://")):
+        if settings.rpc_url.startswith(http):
+            return ws + settings.rpc_url.removeprefix(http)
+    return None
 
 
 class HeadSubscription:

@@ -14,7 +14,9 @@ class Settings(BaseSettings):
         "sqlite:///orrange.db", description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://..."
     )
     rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain")
-    ws_url: str | None = Field(None, description="WebSocket endpoint for new heads; polling when unset")
+    ws_url: str | None = Field(
+        None, description='WebSocket for new heads; unset: the RPC URL as ws:// if it answers; "off": poll'
+    )
     deployments_dir: Path = Field(Path("deployments"), description="where `ape run deploy` wrote <chain_id>.json")
     confirmations: int = Field(12, ge=0, description="blocks after which indexed data is final")
     reorg_depth: int = Field(128, ge=1, description="recent blocks whose hashes are kept to detect reorgs")

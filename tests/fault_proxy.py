@@ -26,6 +26,7 @@ class FaultProxy:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.injected: Counter = Counter()
+        self.calls: Counter = Counter()  # method -> how many times it was asked
         self.local = threading.local()
 
     def session(self) -> requests.Session:
@@ -48,6 +49,8 @@ class FaultProxy:
         body = handler.rfile.read(int(handler.headers["Content-Length"]))
         payload = json.loads(body)
         calls = payload if isinstance(payload, list) else [payload]
+        with self.lock:
+            self.calls.update(call.get("method") for call in calls)
         fault = self.pick_fault(calls)
         if fault == "timeout":
             time.sleep(self.stall)
