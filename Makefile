@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	python bench/gas.py
+	python bench/indexer.py
 
 clean:
 	rm -rf $(VENV) node_modules .build

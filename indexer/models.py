@@ -129,6 +129,7 @@ class EventRecord(SQLModel, table=True):
     """Every escrow event, raw and decoded, keyed by where it happened."""
 
     __tablename__ = "events"
+    __table_args__ = {"sqlite_with_rowid": False}  # rows live in the primary key's b-tree: one write each
     chain_id: int = Field(primary_key=True)
     block_number: int = bigint(primary_key=True)
     log_index: int = Field(primary_key=True)
@@ -144,6 +145,7 @@ class BlockRecord(SQLModel, table=True):
     """Hashes of recent blocks, to see a reorganisation coming."""
 
     __tablename__ = "blocks"
+    __table_args__ = {"sqlite_with_rowid": False}
     chain_id: int = Field(primary_key=True)
     number: int = bigint(primary_key=True)
     hash: str = Field(max_length=66)
@@ -156,6 +158,7 @@ class UndoRecord(SQLModel, table=True):
     restoring them newest first rolls the read model back to an earlier block."""
 
     __tablename__ = "undo_log"
+    __table_args__ = {"sqlite_with_rowid": False}
     chain_id: int = Field(primary_key=True)
     block_number: int = bigint(primary_key=True)
     seq: int = Field(primary_key=True)

@@ -112,6 +112,9 @@ class Indexer:
                 pause = min(pause * 2, 30.0)
                 continue
             self.wait_for_head(stop)
+        if self._heads is not None:
+            self._heads.close()
+            self._heads = None
 
     def head(self) -> int:
         head = int(self.rpc.request("eth_blockNumber"), 16)
@@ -303,7 +306,7 @@ class HeadSubscription:
     def __init__(self, url: str):
         from websockets.sync.client import connect
 
-        self._socket = connect(url, open_timeout=10)
+        self._socket = connect(url, open_timeout=10, ping_interval=None)  # our own timeouts notice a dead node
         self._socket.send('{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}')
         reply = self._socket.recv(timeout=10)
         if '"result"' not in reply:

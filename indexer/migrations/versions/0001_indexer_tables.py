@@ -25,7 +25,8 @@ def upgrade() -> None:
     sa.Column('hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
     sa.Column('parent_hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
     sa.Column('timestamp', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('chain_id', 'number')
+    sa.PrimaryKeyConstraint('chain_id', 'number'),
+    sqlite_with_rowid=False
     )
     op.create_table('claimables',
     sa.Column('chain_id', sa.Integer(), nullable=False),
@@ -91,7 +92,8 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('trade_id', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=True),
     sa.Column('args', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('chain_id', 'block_number', 'log_index')
+    sa.PrimaryKeyConstraint('chain_id', 'block_number', 'log_index'),
+    sqlite_with_rowid=False
     )
     op.create_table('fee_pools',
     sa.Column('chain_id', sa.Integer(), nullable=False),
@@ -116,7 +118,8 @@ def upgrade() -> None:
     sa.Column('table_name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('key', sa.Text(), nullable=False),
     sa.Column('image', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('chain_id', 'block_number', 'seq')
+    sa.PrimaryKeyConstraint('chain_id', 'block_number', 'seq'),
+    sqlite_with_rowid=False
     )
     # ### end Alembic commands ###
 
