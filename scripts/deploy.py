@@ -20,6 +20,10 @@ LOCAL_ETH_CAP = 100 * 10**18
 LOCAL_STABLECOIN_CAP = 1_000_000 * 10**6
 LOCAL_STABLECOIN_GRANT = 100_000 * 10**6
 LOCAL_FUNDED_ACCOUNTS = 5
+ERC20_METADATA_ABI = [
+    {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": kind}]}
+    for name, kind in (("symbol", "string"), ("decimals", "uint8"))
+]
 
 
 def parse_token_cap(ctx, param, values):
@@ -53,7 +57,9 @@ def cli(provider, account, fee_bps, treasury, arbiter, token_caps, directory):
         token_caps = [(ETH, LOCAL_ETH_CAP), *token_caps]
     for token, cap in token_caps:
         escrow.set_token_cap(token, cap, sender=account)
-        click.echo(f"Accepting {token} up to {cap} base units per escrow")
+        symbol, decimals = describe_token(token)
+        tokens.append(DeployedToken(symbol=symbol, address=token, decimals=decimals, cap=cap))
+        click.echo(f"Accepting {symbol} ({token}) up to {cap} base units per escrow")
 
     deployment = Deployment(
         chain_id=chain.chain_id,
@@ -72,6 +78,16 @@ def cli(provider, account, fee_bps, treasury, arbiter, token_caps, directory):
         tokens=tokens,
     )
     click.echo(f"Recorded in {deployment.save(directory)}")
+
+
+def describe_token(address: str) -> tuple[str, int]:
+    """The symbol and decimals of an accepted token, which the API needs to price it."""
+    if int(address, 16) == 0:
+        return "ETH", 18
+    from ape import Contract
+
+    token = Contract(address, abi=ERC20_METADATA_ABI)
+    return token.symbol(), token.decimals()
 
 
 def deploy_local_stablecoin(account, escrow) -> DeployedToken:

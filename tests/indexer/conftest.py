@@ -1,9 +1,6 @@
 """Fixtures for the indexer tests: a private anvil with an escrow deployment, and a database
-that is real SQLite or real PostgreSQL (a database created for the test and dropped after)."""
+that is real SQLite or real PostgreSQL (`database_url`, from tests/conftest.py)."""
 
-import uuid
-
-import psycopg
 import pytest
 
 from indexer.db import make_engine, migrate
@@ -12,8 +9,6 @@ from indexer.settings import Settings
 from tests.anvil import anvil
 from tests.chain import Chain
 from tests.indexer.world import deploy_world
-
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="module")
@@ -25,22 +20,6 @@ def chain():
 @pytest.fixture(scope="module")
 def world(chain, project, tmp_path_factory):
     return deploy_world(chain, project, tmp_path_factory.mktemp("deployments"))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """A fresh, empty database URL of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'orrange.db'}"
-        return
-    name = f"orrange_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

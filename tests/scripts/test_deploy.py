@@ -48,7 +48,8 @@ def test_deploy__local_chain__deploys_and_records(tmp_path):
         assert call(url, escrow, "fee_bps()", returns="uint256") == 25
         assert call(url, escrow, "treasury()", returns="address") == TREASURY.lower()
         assert call(url, escrow, "token_cap(address)", "address", ETH, returns="uint256") == 100 * 10**18
-        [stablecoin] = deployment.tokens
+        stablecoin, ether = deployment.tokens
+        assert (ether.symbol, ether.address, ether.decimals, ether.cap) == ("ETH", ETH, 18, 100 * 10**18)
         assert (stablecoin.symbol, stablecoin.decimals) == ("tUSD", 6)
         assert call(url, escrow, "token_cap(address)", "address", stablecoin.address, returns="uint256") == stablecoin.cap
         assert call(url, stablecoin.address, "balanceOf(address)", "address", DEPLOYER, returns="uint256") > 0

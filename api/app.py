@@ -1,0 +1,87 @@
+"""The FastAPI application: `create_app()` builds it from settings (see `api.settings`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+
+from api import jobs
+from api.chain import ChainGateway
+from api.db import make_engine, migrate
+from api.deps import Platform
+from api.errors import ApiError
+from api.hub import Hub
+from api.market import Market
+from api.routes import auth, escrows, live, orders, trades, webhooks
+from api.settings import ApiSettings
+from indexer.deployment import Deployment
+from indexer.rpc import RpcClient
+
+log = logging.getLogger(__name__)
+
+
+def build_platform(settings: ApiSettings, engine: Engine | None = None) -> Platform:
+    """Connects the parts: database (migrated), chain id, deployment, relayer."""
+    engine = engine or make_engine(settings.database_url)
+    migrate(engine)
+    chain_id = settings.chain_id
+    if chain_id is None:
+        rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout, max_attempts=3)
+        chain_id = int(rpc.request("eth_chainId"), 16)
+        rpc.close()
+    market = Market.from_deployment(Deployment.load(chain_id, settings.deployments_dir))
+    key = settings.relayer_key.get_secret_value() if settings.relayer_key else None
+    gateway = ChainGateway(settings.rpc_url, market.escrow, key)
+    return Platform(settings=settings, engine=engine, market=market, gateway=gateway, hub=Hub())
+
+
+def create_app(settings: ApiSettings | None = None, *, platform: Platform | None = None, run_jobs: bool = True) -> FastAPI:
+    platform = platform or build_platform(settings or ApiSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        platform.hub.bind(asyncio.get_running_loop())
+        scheduler = jobs.start(platform) if run_jobs else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+
+    app = FastAPI(
+        title="Orrange",
+        version="0.1.0",
+        summary="Non-custodial P2P crypto-for-fiat trading: signed ads, matching, escrowed trades.",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    for module in (auth, orders, trades, escrows, webhooks, live):
+        app.include_router(module.router)
+    app.include_router(orders.book_router)
+    app.include_router(escrows.reputation_router)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(part) for part in problem['loc'] if part != 'body') or 'body'}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        return JSONResponse(
+            {"detail": "invalid request: " + "; ".join(problems), "errors": jsonable(error.errors())}, status_code=422
+        )
+
+    return app
+
+
+def jsonable(errors: list[dict]) -> list[dict]:
+    return [{"loc": list(problem["loc"]), "msg": problem["msg"], "type": problem["type"]} for problem in errors]

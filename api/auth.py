@@ -1,0 +1,151 @@
+"""Sign-In with Ethereum (EIP-4361) and the tokens a login gives.
+
+A login proves control of an address once; it opens a session. The session's access
+tokens are short-lived JWTs (HS256) naming it; its refresh tokens are random strings,
+stored hashed, each usable once: refreshing returns a new pair, and presenting a spent
+refresh token again revokes the session (someone else has a copy). Logging out revokes the
+session, which every access token is checked against, so it stops working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+import siwe
+from eth_utils import to_checksum_address
+from sqlalchemy import delete, update
+from sqlmodel import Session, select
+from web3 import HTTPProvider
+
+from api.errors import BadRequest, Unauthorized
+from api.models import AuthSession, LoginNonce, RefreshToken
+from api.settings import ApiSettings
+
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who an access token speaks for."""
+
+    address: str
+    session_id: str
+
+
+def issue_nonce(session: Session, settings: ApiSettings, now: int | None = None) -> LoginNonce:
+    now = int(time.time()) if now is None else now
+    session.exec(delete(LoginNonce).where(LoginNonce.expires_at <= now))  # keep the table small
+    nonce = LoginNonce(nonce=siwe.generate_nonce(), expires_at=now + settings.nonce_ttl)
+    session.add(nonce)
+    return nonce
+
+
+def login(
+    session: Session, settings: ApiSettings, chain_id: int, message: str, signature: str, provider: HTTPProvider | None
+) -> Tokens:
+    """Verifies a signed SIWE message (EOA, or ERC-1271 wallet through `provider`) and opens a session."""
+    try:
+        parsed = siwe.SiweMessage.from_message(message=message)
+    except Exception as error:  # noqa: BLE001 - the grammar's errors are many; all mean a malformed message
+        raise BadRequest(f"the login message is not an EIP-4361 message: {error}") from None
+    now = int(time.time())
+    # Spend the nonce first, in the caller's transaction: one message logs in at most once.
+    spent = session.exec(
+        delete(LoginNonce).where(LoginNonce.nonce == parsed.nonce, LoginNonce.expires_at > now)
+    ).rowcount
+    if spent != 1:
+        raise Unauthorized("the login nonce is unknown, used or expired; ask /auth/nonce for a new one")
+    try:
+        parsed.verify(
+            signature,
+            domain=settings.siwe_domain,
+            uri=settings.siwe_uri,
+            chain_id=chain_id,
+            nonce=parsed.nonce,
+            provider=provider,
+        )
+    except siwe.DomainMismatch:
+        raise Unauthorized(f"the login message is for another domain; this is {settings.siwe_domain}") from None
+    except siwe.UriMismatch:
+        raise Unauthorized(f"the login message is for another URI; this is {settings.siwe_uri}") from None
+    except siwe.ChainIdMismatch:
+        raise Unauthorized(f"the login message is for another chain; this is chain {chain_id}") from None
+    except siwe.ExpiredMessage:
+        raise Unauthorized("the login message has expired; sign a new one") from None
+    except siwe.NotYetValidMessage:
+        raise Unauthorized("the login message is not valid yet (its not-before time is in the future)") from None
+    except siwe.VerificationError:
+        raise Unauthorized("the signature is not the message's address's (EOA or ERC-1271 wallet)") from None
+    address = to_checksum_address(parsed.address)
+    auth_session = AuthSession(id=secrets.token_hex(16), address=address, created_at=now)
+    session.add(auth_session)
+    return _tokens(session, settings, auth_session, now)
+
+
+def refresh(session: Session, settings: ApiSettings, refresh_token: str) -> Tokens:
+    now = int(time.time())
+    token = session.get(RefreshToken, _digest(refresh_token), with_for_update=True)
+    if token is None or token.expires_at <= now:
+        raise Unauthorized("the refresh token is unknown or expired; sign in again")
+    auth_session = session.get(AuthSession, token.session_id)
+    if auth_session.revoked:
+        raise Unauthorized("this session was logged out; sign in again")
+    if token.used:
+        # A spent token came back: whoever holds it is not the one who spent it. End the session.
+        auth_session.revoked = True
+        session.add(auth_session)
+        session.commit()  # the revocation stands although the request fails
+        raise Unauthorized("this refresh token was already used, so the session is revoked; sign in again")
+    token.used = True
+    session.add(token)
+    return _tokens(session, settings, auth_session, now)
+
+
+def logout(session: Session, caller: Caller) -> None:
+    session.exec(update(AuthSession).where(AuthSession.id == caller.session_id).values(revoked=True))
+
+
+def authenticate(session: Session, settings: ApiSettings, access_token: str) -> Caller:
+    """The caller an access token names, if it is genuine, unexpired, and its session is live."""
+    try:
+        claims = jwt.decode(
+            access_token, settings.jwt_secret.get_secret_value(), algorithms=[_ALGORITHM],
+            options={"require": ["sub", "sid", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the access token has expired; refresh it at /auth/refresh") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the access token is not valid; sign in at /auth/login") from None
+    revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == claims["sid"])).first()
+    if revoked is None or revoked:
+        raise Unauthorized("this session was logged out; sign in again")
+    return Caller(address=claims["sub"], session_id=claims["sid"])
+
+
+def _tokens(session: Session, settings: ApiSettings, auth_session: AuthSession, now: int) -> Tokens:
+    access = jwt.encode(
+        {"sub": auth_session.address, "sid": auth_session.id, "iat": now, "exp": now + settings.access_ttl},
+        settings.jwt_secret.get_secret_value(),
+        algorithm=_ALGORITHM,
+    )
+    refresh_token = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(token_hash=_digest(refresh_token), session_id=auth_session.id, expires_at=now + settings.refresh_ttl)
+    )
+    return Tokens(access, refresh_token, settings.access_ttl, auth_session.address)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,94 @@
+"""The application's shared parts and FastAPI's dependencies on them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from api import auth
+from api.chain import ChainGateway
+from api.db import writing
+from api.errors import Conflict, Unauthorized, Unavailable
+from api.hub import Hub
+from api.market import Market
+from api.notify import publish, record_webhooks
+from api.settings import ApiSettings
+from api.trading import Changes, LostRace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+WRITE_ATTEMPTS = 8
+
+
+@dataclass
+class Platform:
+    """Everything a request may need, built once at start-up."""
+
+    settings: ApiSettings
+    engine: Engine
+    market: Market
+    gateway: ChainGateway
+    hub: Hub
+
+    def write(self, work: Callable[[Session, Changes], T]) -> T:
+        """Runs `work` in one write transaction, retried when it lost a race for a row; once it
+        commits, its live updates go out (its webhook deliveries were queued inside it)."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            changes = Changes()
+            try:
+                with writing(self.engine) as session:
+                    result = work(session, changes)
+                    record_webhooks(session, changes)
+            except LostRace:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                time.sleep(0.001 * attempt)
+                continue
+            except OperationalError as error:  # a lock timeout or a deadlock the database broke
+                log.warning("write failed: %s", error.orig)
+                if attempt == WRITE_ATTEMPTS:
+                    raise Unavailable("the database is too busy right now; try again") from None
+                time.sleep(0.01 * attempt)
+                continue
+            publish(self.hub, self.engine, changes)
+            return result
+        raise Conflict("the request kept losing races with others; try again")
+
+
+def get_platform(request: Request) -> Platform:
+    return request.app.state.platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def get_session(platform: PlatformDep) -> Iterator[Session]:
+    """A read-only session (writes go through `Platform.write`)."""
+    with Session(platform.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+_bearer = HTTPBearer(auto_error=False, description="the access token from /auth/login")
+
+
+def get_caller(
+    platform: PlatformDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> auth.Caller:
+    if credentials is None:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>' from /auth/login")
+    return auth.authenticate(session, platform.settings, credentials.credentials)
+
+
+CurrentTrader = Annotated[auth.Caller, Depends(get_caller)]

@@ -1,0 +1,42 @@
+"""The API's settings: the indexer's (database, RPC, deployments) plus login, trading and relaying.
+Like the indexer's, read from `ORRANGE_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+
+from indexer.settings import Settings
+
+
+class ApiSettings(Settings):
+    # Sign-In with Ethereum: what a login message must name to be accepted here.
+    siwe_domain: str = Field("localhost:8000", description="the domain (host[:port]) a login message must name")
+    siwe_uri: str = Field("http://localhost:8000", description="the URI a login message must name")
+    chain_id: int | None = Field(None, description="the chain traded on; unset: asked of the RPC")
+    jwt_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        description="HMAC key of access tokens; set it when several API replicas run (default: random per process)",
+    )
+    nonce_ttl: int = Field(300, ge=10, description="seconds a login nonce stays usable")
+    access_ttl: int = Field(900, ge=10, description="seconds an access token lives")
+    refresh_ttl: int = Field(30 * 86400, ge=60, description="seconds a refresh token lives")
+    # Trading.
+    lock_window: int = Field(900, ge=60, description="seconds the seller has to lock a trade's escrow")
+    payment_window: int = Field(
+        1800, ge=600, le=7 * 86400, description="seconds the buyer has to pay once locked (the escrow's deadline)"
+    )
+    max_open_orders: int = Field(200, ge=1, description="open orders one maker may have at once")
+    # Relaying: the platform account that pays gas for signed MarkPaid / Release / Cancel.
+    relayer_key: SecretStr | None = Field(None, description="private key of the relaying account; unset: no relays")
+    # Webhooks.
+    webhook_timeout: float = Field(5.0, gt=0, description="seconds a webhook receiver has to answer")
+    webhook_max_attempts: int = Field(8, ge=1, description="deliveries tried before a webhook event is dropped")
+    jobs_interval: float = Field(1.0, gt=0, description="seconds between runs of the trade-following jobs")
+
+
+@lru_cache
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()

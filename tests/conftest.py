@@ -1,0 +1,25 @@
+"""Fixtures every layer's tests share: a real database of each kind."""
+
+import uuid
+
+import psycopg
+import pytest
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database URL of each kind (PostgreSQL: a database created for the test
+    and dropped after it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'orrange.db'}"
+        return
+    name = f"orrange_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
