@@ -423,7 +423,7 @@ class Book:
         queue = level.orders
         while not queue[0]._live:
             queue.popleft()
-        if len(queue) > 2 * level.count + 8:  # as many dead as live behind a live head: compact
+        if len(queue) > 2 * level.count:  # as many dead as live behind a live head: compact
             level.orders = deque(resting for resting in queue if resting._live)
 
 

@@ -42,6 +42,7 @@ def follow_escrows(platform) -> int:
                    | (col(Trade.status).in_(["EXPIRED", "CANCELLED"]) & (Trade.flag == None)  # noqa: E711
                       & (Trade.updated_at > now - LATE_LOCK_WATCH)))
         ).all()
+        chain_now = _indexed_time(session, platform) or now  # escrow deadlines are in the chain's time
         changed = 0
         for trade, escrow in rows:
             if trade.status in ("EXPIRED", "CANCELLED") and escrow is None:
@@ -50,7 +51,7 @@ def follow_escrows(platform) -> int:
                                                             escrow.amount)
             terms = Terms(trade.seller, trade.buyer, trade.token, trade.amount)
             outcome = lifecycle.follow_escrow(TradeStatus(trade.status), terms, mirrored)
-            passed = bool(escrow is not None and outcome.status == TradeStatus.LOCKED and escrow.deadline <= now)
+            passed = bool(escrow is not None and outcome.status == TradeStatus.LOCKED and escrow.deadline <= chain_now)
             if (str(outcome.status), outcome.flag, passed) == (trade.status, trade.flag, trade.deadline_passed):
                 continue
             if outcome.flag and outcome.flag != trade.flag:

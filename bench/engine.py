@@ -1,6 +1,6 @@
 """Matching-engine throughput: orders placed and matched per second, in one process.
 
-    python bench/engine.py            [--takers 300000] [--runs 3] [--baseline-takers 200]
+    python bench/engine.py            [--takers 200000] [--runs 3] [--baseline-takers 200]
 
 A synthetic USDT/EUR book of 10,000 resting ads around a mid price over a few hundred price
 levels per side, a handful of payment methods and 2,000 makers (fixed seed). Then a stream of
@@ -213,7 +213,7 @@ def make_flow(takers: int, seed: int = 20_250_601) -> Flow:
     book = [ad(60) for _ in range(DEPTH)]
     flow = [taker() for _ in range(takers)]
     # Makers re-quote near the mid, where the takers trade; the deep ads mostly stay.
-    refills = [ad(4) for _ in range(4 * takers + DEPTH)]  # more than the takers can use up
+    refills = [ad(4) for _ in range(2 * takers + DEPTH)]  # more than the takers use up (about 1.5 each)
     return Flow(book, flow, refills)
 
 
@@ -226,10 +226,11 @@ class Venue:
     best_price: Callable[[int], int | None]
 
 
-def drive(venue: Venue, flow: Flow, takers: int) -> tuple[float, int, list]:
+def drive(venue: Venue, flow: Flow, takers: int, *, keep: bool = False) -> tuple[float, int, list]:
     """Run the first `takers` takers of `flow` against `venue` (its initial book placed);
-    returns (seconds spent placing, placements, fills per taker). Only the placements are
-    timed (building each order included), not the takers' look at the best price."""
+    returns (seconds spent placing, placements, per taker its fills if `keep`, else their
+    number). Only the placements are timed (building each order included), not the takers'
+    look at the best price."""
     refills = iter(flow.refills)
     fills = []
     placements = 0
@@ -243,12 +244,13 @@ def drive(venue: Venue, flow: Flow, takers: int) -> tuple[float, int, list]:
             best = MID
         spec = (*spec[:4], best + reach if side == BUY else best - reach, *spec[5:])
         start = clock()
-        fills.append(venue.place(spec, tif))
+        taker_fills = venue.place(spec, tif)
         placements += 1
         while venue.size() < DEPTH:
             venue.place(next(refills), "GTC")
             placements += 1
         seconds += clock() - start
+        fills.append(taker_fills if keep else len(taker_fills))
     return seconds, placements, fills
 
 
@@ -282,18 +284,18 @@ def reference_venue(initial: Iterable[Spec]) -> Venue:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--takers", type=int, default=300_000)
+    parser.add_argument("--takers", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline-takers", type=int, default=200)
     args = parser.parse_args()
 
     flow = make_flow(max(args.takers, args.baseline_takers))
 
-    seconds, placements, reference_fills = drive(reference_venue(flow.book), flow, args.baseline_takers)
+    seconds, placements, reference_fills = drive(reference_venue(flow.book), flow, args.baseline_takers, keep=True)
     baseline = args.baseline_takers / seconds
     print(f"baseline (ReferenceBook), {args.baseline_takers:,} takers, {placements:,} placements: "
           f"{baseline:,.0f} takers/s, {placements / seconds:,.0f} placements/s")
-    _, _, engine_fills = drive(engine_venue(flow.book), flow, args.baseline_takers)
+    _, _, engine_fills = drive(engine_venue(flow.book), flow, args.baseline_takers, keep=True)
     if engine_fills != reference_fills:
         sys.exit("the engine's fills differ from the baseline's on the same input")
 
@@ -303,7 +305,7 @@ def main() -> None:
         if best is None or seconds < best[0]:
             best = seconds, placements, fills
     seconds, placements, fills = best
-    filled = sum(len(taker_fills) for taker_fills in fills)
+    filled = sum(fills)
     rate = args.takers / seconds
     print(f"engine, {args.takers:,} takers ({filled / args.takers:.2f} fills each), {placements:,} placements, "
           f"best of {args.runs}: {rate:,.0f} takers/s, {placements / seconds:,.0f} placements/s")

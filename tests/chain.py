@@ -116,3 +116,8 @@ class Chain:
 
     def mine(self, blocks: int = 1) -> None:
         self.rpc("anvil_mine", [hex(blocks)])
+
+    def sleep(self, seconds: int) -> None:
+        """Moves the chain's clock on by `seconds` and mines a block at the new time."""
+        self.rpc("evm_increaseTime", [seconds])
+        self.mine()
