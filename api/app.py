@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from api import jobs
 from api.chain import ChainGateway
@@ -69,6 +71,12 @@ def create_app(settings: ApiSettings | None = None, *, platform: Platform | None
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    @app.exception_handler(OperationalError)
+    async def _busy(_request: Request, error: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", error)
+        return JSONResponse({"detail": "the database is busy or unreachable; try again shortly"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

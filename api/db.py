@@ -23,7 +23,8 @@ VERSION_TABLE = "api_alembic_version"
 def make_engine(url: str) -> Engine:
     """The indexer's engine for `url`; on SQLite, a session opened by `writing` takes the write
     lock when it begins (a deferred transaction that reads, then writes, fails under contention)."""
-    engine = indexer_db.make_engine(url)
+    # As many connections as request threads (anyio's pool has 40), so none waits for one.
+    engine = indexer_db.make_engine(url, pool_size=10, max_overflow=40, pool_timeout=10)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

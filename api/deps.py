@@ -82,13 +82,12 @@ _bearer = HTTPBearer(auto_error=False, description="the access token from /auth/
 
 
 def get_caller(
-    platform: PlatformDep,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    platform: PlatformDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> auth.Caller:
     if credentials is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>' from /auth/login")
-    return auth.authenticate(session, platform.settings, credentials.credentials)
+    with Session(platform.engine) as session:  # its own, short: a write route then holds one connection only
+        return auth.authenticate(session, platform.settings, credentials.credentials)
 
 
 CurrentTrader = Annotated[auth.Caller, Depends(get_caller)]

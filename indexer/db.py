@@ -14,11 +14,12 @@ from indexer.store import tune_sqlite
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; a bare postgresql:// URL uses psycopg 3."""
+def make_engine(url: str, **options) -> Engine:
+    """An engine for `url` (`options` go to SQLAlchemy's create_engine); a bare postgresql://
+    URL uses psycopg 3."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, **options)
     tune_sqlite(engine)
     return engine
 
