@@ -60,6 +60,7 @@ def test_place__someone_elses_order__403(client, platform, traders, logged, tusd
      ({"expiry": 1}, "expired"), ({"methods": ("SEPA", "SEPA")}, "distinct"), ({"price": 2**63}, "price")],
 )
 def test_place__bad_terms__400_with_reason(client, platform, traders, logged, tusd, changes, says):
+    changes = dict(changes)
     order = make_order(traders[0], changes.pop("token", tusd), **changes)
     response = place(client, platform, traders[0], logged[0], order)
     assert response.status_code == 400, response.text
