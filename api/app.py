@@ -43,8 +43,12 @@ def build_platform(settings: ApiSettings, engine: Engine | None = None) -> Platf
     return Platform(settings=settings, engine=engine, market=market, gateway=gateway, hub=Hub())
 
 
-def create_app(settings: ApiSettings | None = None, *, platform: Platform | None = None, run_jobs: bool = True) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, *, platform: Platform | None = None, run_jobs: bool | None = None
+) -> FastAPI:
+    """The app; with no arguments, from the environment (`uvicorn api.app:create_app --factory`)."""
     platform = platform or build_platform(settings or ApiSettings())
+    run_jobs = platform.settings.jobs if run_jobs is None else run_jobs
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

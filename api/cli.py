@@ -82,6 +82,32 @@ def index(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database_url: Annotated[str | None, typer.Option(help="Overrides ORRANGE_DATABASE_URL.")] = None,
+    rpc_url: Annotated[str | None, typer.Option(help="Overrides ORRANGE_RPC_URL.")] = None,
+    jobs: Annotated[bool, typer.Option(help="Run the scheduled jobs (trades following escrows, expiries, webhooks).")] = True,
+) -> None:
+    """Serve the HTTP and WebSocket API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    overrides = {key: value for key, value in {"database_url": database_url, "rpc_url": rpc_url}.items() if value}
+    try:
+        settings = ApiSettings(**overrides)
+        application = create_app(settings, run_jobs=jobs)
+    except OrrangeError as error:
+        raise _fail(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - an unreachable RPC or database, said in one line
+        raise _fail(f"cannot start the API: {error}") from None
+    console.print(f"Orrange API on http://{host}:{port} (docs at /docs), chain {application.state.platform.market.chain_id}")
+    uvicorn.run(application, host=host, port=port, log_level="info", ws_ping_interval=20)
+
+
 class _Reporter:
     """A progress bar while backfilling, then a status line at most every few seconds."""
 

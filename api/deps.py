@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -38,6 +38,7 @@ class Platform:
     market: Market
     gateway: ChainGateway
     hub: Hub
+    book_cache: dict = field(default_factory=dict)  # (token, fiat, depth) -> (expires, JSON body)
 
     def write(self, work: Callable[[Session, Changes], T]) -> T:
         """Runs `work` in one write transaction, retried when it lost a race for a row; once it
@@ -59,7 +60,9 @@ class Platform:
                     raise Unavailable("the database is too busy right now; try again") from None
                 time.sleep(0.01 * attempt)
                 continue
-            publish(self.hub, self.engine, changes)
+            for key in [key for key in self.book_cache if key[:2] in changes.books]:
+                self.book_cache.pop(key, None)
+            publish(self.hub, changes)
             return result
         raise Conflict("the request kept losing races with others; try again")
 

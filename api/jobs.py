@@ -96,11 +96,12 @@ def expire_orders(platform) -> int:
     now = int(time.time())
 
     def work(session: Session, changes: Changes) -> int:
-        stale = session.exec(select(Order.token, Order.fiat).where(Order.status == OPEN, Order.expiry <= now)).all()
-        if stale:
-            session.exec(update(Order).where(Order.status == OPEN, Order.expiry <= now)
-                         .values(status=trading.EXPIRED, version=Order.version + 1))
-            changes.books.update(stale)
+        stale = session.exec(
+            select(Order).where(Order.status == OPEN, Order.expiry <= now).with_for_update()
+        ).all()
+        for row in stale:
+            trading.set_order(session, row, status=trading.EXPIRED)
+        changes.orders.extend(stale)
         return len(stale)
 
     return platform.write(work)

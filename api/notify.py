@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, or_, select
 
 from api.hub import Hub, book_channel, trades_channel
@@ -56,13 +55,17 @@ def book(session: Session, token: str, fiat: str, depth: int = BOOK_DEPTH, now: 
     return {"token": token, "fiat": fiat, "asks": side(1, Order.price.asc()), "bids": side(0, Order.price.desc())}
 
 
-def publish(hub: Hub, engine: Engine, changes: Changes) -> None:
-    """Live updates of a committed change: each touched book's new state, each trade to its parties."""
-    for token, fiat in changes.books:
-        channel = book_channel(token, fiat)
+def publish(hub: Hub, changes: Changes) -> None:
+    """Live updates of a committed change: each touched book gets its changed orders (a
+    subscriber got the whole book when it subscribed, and applies these on top), and each
+    trade goes to its two parties."""
+    by_book: dict[tuple[str, str], list[dict]] = {}
+    for order in changes.orders:
+        channel = book_channel(order.token, order.fiat)
         if hub.has_subscribers(channel):
-            with Session(engine) as session:
-                hub.publish(channel, {"type": "book", **book(session, token, fiat)})
+            by_book.setdefault(channel, []).append(OrderOut.of(order).model_dump(mode="json"))
+    for channel, orders in by_book.items():
+        hub.publish(channel, {"type": "book_update", "orders": orders})
     for trade in changes.trades:
         event = trade_event(trade)
         for party in {trade.seller, trade.buyer}:

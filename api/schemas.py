@@ -110,6 +110,7 @@ class OrderOut(BaseModel):
     time_in_force: str
     status: str
     remaining: Uint
+    version: int = Field(description="rises with every change of the order: of two copies, the higher is newer")
     created_at: int
 
     @classmethod

@@ -38,8 +38,13 @@ class LostRace(Conflict):
 class Changes:
     """What a request changed, for the live updates and webhooks sent once it commits."""
 
-    books: set[tuple[str, str]] = field(default_factory=set)  # (token, fiat)
+    orders: list[Order] = field(default_factory=list)  # placed, filled, cancelled, expired or reopened
     trades: list[Trade] = field(default_factory=list)
+
+    @property
+    def books(self) -> set[tuple[str, str]]:
+        """The (token, fiat) books the change touched."""
+        return {(order.token, order.fiat) for order in self.orders}
 
 
 @dataclass
@@ -127,7 +132,8 @@ def place(
         resting = resting_rows[fill.order_id]
         trades.append(_fill(session, market, resting, signed.maker, fill.amount, _shared_method(resting, signed),
                             lock_window, now))
-    changes.books.add((signed.token, signed.fiat))
+        changes.orders.append(resting)
+    changes.orders.append(row)
     changes.trades.extend(trades)
     session.flush()
     return Placed(row, trades)
@@ -169,7 +175,7 @@ def take(
         )
         raise BadRequest(f"the amount taken from this order must be {allowed} base units")
     trade = _fill(session, market, row, taker, amount, payment_method, lock_window, now)
-    changes.books.add((row.token, row.fiat))
+    changes.orders.append(row)
     changes.trades.append(trade)
     return trade
 
@@ -182,8 +188,8 @@ def cancel(session: Session, maker: str, order_hash: str, changes: Changes) -> O
         raise Forbidden("only the order's maker can cancel it")
     if row.status != OPEN:
         raise Conflict(f"order {order_hash} is {row.status}, not open")
-    _set_order(session, row, status=CANCELLED)
-    changes.books.add((row.token, row.fiat))
+    set_order(session, row, status=CANCELLED)
+    changes.orders.append(row)
     return row
 
 
@@ -197,8 +203,8 @@ def cancel_all(session: Session, maker: str, floor: int, changes: Changes) -> in
     closed = 0
     for row in session.exec(select(Order).where(Order.maker == maker, Order.status == OPEN).with_for_update()):
         if row.nonce < floor:
-            _set_order(session, row, status=CANCELLED)
-            changes.books.add((row.token, row.fiat))
+            set_order(session, row, status=CANCELLED)
+            changes.orders.append(row)
             closed += 1
     return closed
 
@@ -221,8 +227,8 @@ def end_trade(session: Session, trade: Trade, status: lifecycle.TradeStatus, cha
     session.add(trade)
     order = session.exec(select(Order).where(Order.hash == trade.order_hash).with_for_update()).one()
     reopened = order.status == FILLED and order.expiry > trade.updated_at
-    _set_order(session, order, remaining=order.remaining + trade.amount, status=OPEN if reopened else order.status)
-    changes.books.add((order.token, order.fiat))
+    set_order(session, order, remaining=order.remaining + trade.amount, status=OPEN if reopened else order.status)
+    changes.orders.append(order)
     changes.trades.append(trade)
 
 
@@ -244,7 +250,7 @@ def _fill(
 ) -> Trade:
     fill_index = row.fills
     remaining = row.remaining - amount
-    _set_order(session, row, remaining=remaining, fills=fill_index + 1, status=OPEN if remaining else FILLED)
+    set_order(session, row, remaining=remaining, fills=fill_index + 1, status=OPEN if remaining else FILLED)
     seller, buyer = (row.maker, taker) if row.side == Side.SELL else (taker, row.maker)
     token = market.tokens[row.token]
     trade = Trade(
@@ -270,7 +276,7 @@ def _fill(
     return trade
 
 
-def _set_order(session: Session, row: Order, **values) -> None:
+def set_order(session: Session, row: Order, **values) -> None:
     """Writes `values` to the order if nobody changed it since it was read (else LostRace)."""
     written = session.exec(
         update(Order)

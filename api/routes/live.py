@@ -26,8 +26,9 @@ MAX_CHANNELS = 50
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
     """Send JSON commands, receive JSON messages:
-    - `{"op": "subscribe", "book": {"token": "0x...", "fiat": "EUR"}}`: the book's open ads now,
-      and again after each change;
+    - `{"op": "subscribe", "book": {"token": "0x...", "fiat": "EUR"}}`: the book's open ads now
+      (`book`), then every change (`book_update`: the orders that changed, whole; of two copies
+      of an order keep the one with the higher `version`);
     - `{"op": "auth", "token": "<access token>"}` then `{"op": "subscribe", "trades": true}`:
       your trades, each time one changes (the token may also come as `?token=` in the URL);
     - `{"op": "unsubscribe", ...}` with the same arguments.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated
 
 from eth_utils import to_checksum_address
-from fastapi import APIRouter, Path, Query
-from sqlmodel import select
+from fastapi import APIRouter, Path, Query, Response
+from sqlmodel import Session, select
 
 from api import trading
 from api.deps import CurrentTrader, PlatformDep, SessionDep
@@ -23,6 +24,8 @@ from api.notify import book as book_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 book_router = APIRouter(prefix="/book", tags=["book"])
+BOOK_CACHE_SECONDS = 1.0
+BOOK_CACHE_ENTRIES = 1024
 OrderHash = Annotated[Hex32, Path(description="the order's EIP-712 hash")]
 
 
@@ -137,8 +140,19 @@ def take(order_hash: OrderHash, body: TakeIn, caller: CurrentTrader, platform: P
 def order_book(
     token: Address,
     fiat: Annotated[str, Query(pattern="^[A-Z]{3}$")],
-    session: SessionDep,
+    platform: PlatformDep,
     depth: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> BookOut:
-    """The open ads of a token and fiat: sell ads lowest price first, buy ads highest first, then oldest."""
-    return BookOut(**book_of(session, to_checksum_address(token), fiat, depth))
+) -> Response:
+    """The open ads of a token and fiat: sell ads lowest price first, buy ads highest first, then
+    oldest. Served from a cache that this process's own changes clear at once; changes made by
+    other replicas show within `BOOK_CACHE_SECONDS`."""
+    key = (to_checksum_address(token), fiat, depth)
+    now = time.monotonic()
+    cached = platform.book_cache.get(key)
+    if cached is None or cached[0] <= now:
+        with Session(platform.engine) as session:
+            body = json.dumps(book_of(session, *key), separators=(",", ":")).encode()
+        if len(platform.book_cache) >= BOOK_CACHE_ENTRIES:
+            platform.book_cache.clear()
+        cached = platform.book_cache[key] = (now + BOOK_CACHE_SECONDS, body)
+    return Response(cached[1], media_type="application/json")

@@ -33,10 +33,11 @@ def test_ws__book_subscriber_sees_each_change(client, platform, traders, world):
         assert receive(websocket, "book")["asks"] == []
         order = make_order(traders[0], token)
         placed = client.post("/orders", json=order_body(order, traders[0], platform), headers=seller).json()["order"]
-        update_message = receive(websocket, "book")
-        assert [ask["hash"] for ask in update_message["asks"]] == [placed["hash"]]
+        [update] = receive(websocket, "book_update")["orders"]
+        assert (update["hash"], update["status"], update["version"]) == (placed["hash"], "OPEN", 0)
         client.delete(f"/orders/{placed['hash']}", headers=seller)
-        assert receive(websocket, "book")["asks"] == []
+        [update] = receive(websocket, "book_update")["orders"]
+        assert (update["hash"], update["status"], update["version"]) == (placed["hash"], "CANCELLED", 1)
 
 
 def test_ws__trades_only_to_their_parties(client, platform, traders, world):
