@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +41,21 @@ class Platform:
     gateway: ChainGateway
     hub: Hub
     book_cache: dict = field(default_factory=dict)  # (token, fiat, depth) -> (expires, JSON body)
+    # SQLite has one writer at a time; threads of this process queue here, in order, rather than
+    # in SQLite's busy handler, which sleeps up to 100 ms between tries.
+    _write_turn: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        if self.engine.dialect.name != "sqlite":
+            self._write_turn = contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session, to close before the handler returns: a connection held past it
+        could wait on FastAPI serialising the response in the same thread pool whose threads
+        wait for connections."""
+        with Session(self.engine) as session:
+            yield session
 
     def write(self, work: Callable[[Session, Changes], T]) -> T:
         """Runs `work` in one write transaction, retried when it lost a race for a row; once it
@@ -46,7 +63,7 @@ class Platform:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             changes = Changes()
             try:
-                with writing(self.engine) as session:
+                with self._write_turn, writing(self.engine) as session:
                     result = work(session, changes)
                     record_webhooks(session, changes)
             except LostRace:
@@ -67,20 +84,14 @@ class Platform:
         raise Conflict("the request kept losing races with others; try again")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # Async, like get_session: FastAPI runs a sync dependency in its thread pool, a hop per request.
     return request.app.state.platform
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_session(platform: PlatformDep) -> Iterator[Session]:
-    """A read-only session (writes go through `Platform.write`)."""
-    with Session(platform.engine) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="the access token from /auth/login")
 
 
@@ -89,7 +100,7 @@ def get_caller(
 ) -> auth.Caller:
     if credentials is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>' from /auth/login")
-    with Session(platform.engine) as session:  # its own, short: a write route then holds one connection only
+    with platform.read() as session:  # its own, short: a write route then holds one connection only
         return auth.authenticate(session, platform.settings, credentials.credentials)
 
 

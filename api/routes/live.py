@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import Session, select
 
 from api import auth
-from api.deps import PlatformDep, SessionDep
+from api.deps import PlatformDep
 from api.errors import ApiError
 from api.hub import Subscriber, book_channel, trades_channel
 from api.market import FIAT_DECIMALS
@@ -102,7 +102,7 @@ def _channel(platform, command: dict, caller: auth.Caller | None) -> tuple[str |
 
 async def _authenticate(platform, token: str, websocket: WebSocket) -> auth.Caller | None:
     def check():
-        with Session(platform.engine) as session:
+        with platform.read() as session:
             return auth.authenticate(session, platform.settings, token)
 
     try:
@@ -117,7 +117,7 @@ async def _authenticate(platform, token: str, websocket: WebSocket) -> auth.Call
 def _book_snapshot(platform, token: str, fiat: str) -> dict:
     from api.notify import book
 
-    with Session(platform.engine) as session:
+    with platform.read() as session:
         return book(session, token, fiat)
 
 
@@ -135,17 +135,18 @@ async def _send(websocket: WebSocket, message: dict) -> None:
 
 
 @router.get("/health")
-def health(platform: PlatformDep, session: SessionDep) -> dict:
+def health(platform: PlatformDep) -> dict:
     """Up, and how far behind the chain's head the indexer is."""
-    state = session.get(IndexerState, platform.market.chain_id)
-    return {
-        "status": "ok",
-        "chain_id": platform.market.chain_id,
-        "escrow": platform.market.escrow,
-        "indexed_block": state.indexed_block if state else None,
-        "head_block": state.head_block if state else None,
-        "indexer_seconds_ago": round(time.time() - state.updated_at, 1) if state else None,
-    }
+    with platform.read() as session:
+        state = session.get(IndexerState, platform.market.chain_id)
+        return {
+            "status": "ok",
+            "chain_id": platform.market.chain_id,
+            "escrow": platform.market.escrow,
+            "indexed_block": state.indexed_block if state else None,
+            "head_block": state.head_block if state else None,
+            "indexer_seconds_ago": round(time.time() - state.updated_at, 1) if state else None,
+        }
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

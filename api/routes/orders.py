@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import Session, select
 
 from api import trading
-from api.deps import CurrentTrader, PlatformDep, SessionDep
+from api.deps import CurrentTrader, PlatformDep
 from api.errors import BadRequest, Forbidden, NotFound
 from api.models import Order
 from api.schemas import (
@@ -71,7 +71,7 @@ def place(body: OrderIn, caller: CurrentTrader, platform: PlatformDep) -> Placed
 
 @router.get("", response_model=OrderPage)
 def list_orders(
-    session: SessionDep,
+    platform: PlatformDep,
     maker: Address | None = None,
     token: Address | None = None,
     fiat: Annotated[str | None, Query(pattern="^[A-Z]{3}$")] = None,
@@ -82,30 +82,32 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OrderPage:
     """Orders, newest first, filtered by any of maker, token, fiat, side, status and payment method."""
-    query = select(Order)
-    for column, value in (
-        (Order.maker, maker and to_checksum_address(maker)), (Order.token, token and to_checksum_address(token)),
-        (Order.fiat, fiat), (Order.side, side), (Order.status, status),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if payment_method is not None:
-        query = query.where(Order.payment_methods.contains(f'"{payment_method}"'))
-    if cursor is not None:
-        query = query.where(Order.seq < cursor)
-    rows = session.exec(query.order_by(Order.seq.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
-    return OrderPage(
-        orders=[OrderOut.of(row) for row in page], next_cursor=page[-1].seq if len(rows) > limit else None
-    )
+    with platform.read() as session:
+        query = select(Order)
+        for column, value in (
+            (Order.maker, maker and to_checksum_address(maker)), (Order.token, token and to_checksum_address(token)),
+            (Order.fiat, fiat), (Order.side, side), (Order.status, status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if payment_method is not None:
+            query = query.where(Order.payment_methods.contains(f'"{payment_method}"'))
+        if cursor is not None:
+            query = query.where(Order.seq < cursor)
+        rows = session.exec(query.order_by(Order.seq.desc()).limit(limit + 1)).all()
+        page = rows[:limit]
+        return OrderPage(
+            orders=[OrderOut.of(row) for row in page], next_cursor=page[-1].seq if len(rows) > limit else None
+        )
 
 
 @router.get("/{order_hash}", response_model=OrderOut)
-def get_order(order_hash: OrderHash, session: SessionDep) -> OrderOut:
-    row = session.exec(select(Order).where(Order.hash == order_hash.lower())).first()
-    if row is None:
-        raise NotFound(f"there is no order {order_hash}")
-    return OrderOut.of(row)
+def get_order(order_hash: OrderHash, platform: PlatformDep) -> OrderOut:
+    with platform.read() as session:
+        row = session.exec(select(Order).where(Order.hash == order_hash.lower())).first()
+        if row is None:
+            raise NotFound(f"there is no order {order_hash}")
+        return OrderOut.of(row)
 
 
 @router.delete("/{order_hash}", response_model=OrderOut)
@@ -150,7 +152,7 @@ def order_book(
     now = time.monotonic()
     cached = platform.book_cache.get(key)
     if cached is None or cached[0] <= now:
-        with Session(platform.engine) as session:
+        with platform.read() as session:
             body = json.dumps(book_of(session, *key), separators=(",", ":")).encode()
         if len(platform.book_cache) >= BOOK_CACHE_ENTRIES:
             platform.book_cache.clear()

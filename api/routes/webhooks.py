@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from sqlmodel import func, select
 
-from api.deps import CurrentTrader, PlatformDep, SessionDep
+from api.deps import CurrentTrader, PlatformDep
 from api.errors import Conflict, NotFound
 from api.models import Webhook
 from api.schemas import WebhookIn, WebhookOut
@@ -38,9 +38,10 @@ def register(body: WebhookIn, caller: CurrentTrader, platform: PlatformDep) -> W
 
 
 @router.get("", response_model=list[WebhookOut])
-def list_webhooks(caller: CurrentTrader, session: SessionDep) -> list[WebhookOut]:
-    hooks = session.exec(select(Webhook).where(Webhook.owner == caller.address).order_by(Webhook.id))
-    return [WebhookOut(id=hook.id, url=hook.url, created_at=hook.created_at) for hook in hooks]
+def list_webhooks(caller: CurrentTrader, platform: PlatformDep) -> list[WebhookOut]:
+    with platform.read() as session:
+        hooks = session.exec(select(Webhook).where(Webhook.owner == caller.address).order_by(Webhook.id))
+        return [WebhookOut(id=hook.id, url=hook.url, created_at=hook.created_at) for hook in hooks]
 
 
 @router.delete("/{webhook_id}", status_code=204)

@@ -1,0 +1,320 @@
+"""HTTP and WebSocket load on the API, on SQLite and PostgreSQL.
+
+    make bench            (or: python bench/api.py [--db sqlite,postgresql] [--seconds 10])
+
+The API runs as it does in production (`uvicorn api.app:create_app --factory`, one process,
+jobs off) against an escrow deployed on a fresh anvil; the load comes from one asyncio
+process (aiohttp) on the same machine, so both share its two cores. Figures, per database:
+
+- baseline: GET /health (one small database read) as fast as 100 connections go: what this
+  server and client manage at all, the yardstick for the rest (ratios survive a noisy machine);
+- placement: signed orders (EIP-712, checked on arrival; a fifth of them cross the book and
+  trade) offered at `--rate` per second, open loop, from 100 connections: achieved orders/s and
+  latency percentiles; then as fast as the 100 connections go (closed loop);
+- book reads: GET /book from 1,000 open connections, each asking about once a second at random
+  (open loop, about 1,000 reads/s), latency percentiles; then as fast as they go;
+- WebSocket: `--subscribers` connections subscribed to one book; an order is placed and the
+  time until each subscriber has its `book_update` is measured (three rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import psycopg
+from ape import project
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.signing import Order, Side  # noqa: E402
+from indexer.deployment import DeployedToken  # noqa: E402
+from indexer.escrow import ETH  # noqa: E402
+from tests.anvil import anvil, free_port  # noqa: E402
+from tests.api.conftest import siwe_message  # noqa: E402
+from tests.chain import Chain  # noqa: E402
+from tests.indexer.world import deploy_world  # noqa: E402
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DOMAIN, URI = "bench.orrange.test", "https://bench.orrange.test/login"
+CLIENTS = 100
+BOOK_CONNECTIONS = 1_000
+MID_PRICE = 92 * 10**8
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+class Server:
+    """`uvicorn api.app:create_app --factory` in a child process."""
+
+    def __init__(self, database_url: str, rpc_url: str, deployments: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "ORRANGE_DATABASE_URL": database_url, "ORRANGE_RPC_URL": rpc_url, "ORRANGE_WS_URL": "off",
+            "ORRANGE_DEPLOYMENTS_DIR": str(deployments), "ORRANGE_SIWE_DOMAIN": DOMAIN, "ORRANGE_SIWE_URI": URI,
+            "ORRANGE_JWT_SECRET": "bench-secret-bench-secret-bench-secret", "ORRANGE_JOBS": "false",
+            "ORRANGE_MAX_OPEN_ORDERS": "100000",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(self.port),
+             "--log-level", "warning", "--no-access-log", "--backlog", "4096"],
+            env=env, cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    async def wait(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"{self.url}/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the API did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+async def sign_in(session: aiohttp.ClientSession, url: str, wallet) -> dict:
+    async with session.post(f"{url}/auth/nonce") as response:
+        nonce = (await response.json())["nonce"]
+    message = siwe_message(wallet.address, nonce, domain=DOMAIN, uri=URI)
+    signature = wallet.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
+    async with session.post(f"{url}/auth/login", json={"message": message, "signature": signature}) as response:
+        assert response.status == 200, await response.text()
+        return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+
+
+def signed_orders(wallets, token: str, count: int, chain_id: int, escrow: str, rng: random.Random) -> list[tuple]:
+    """(wallet index, body) of `count` orders: most rest around the mid price, a fifth cross."""
+    expiry = int(time.time()) + 86400
+    bodies = []
+    for number in range(count):
+        index = rng.randrange(len(wallets))
+        wallet = wallets[index]
+        side = Side(rng.randrange(2))
+        crossing = rng.random() < 0.2
+        offset = rng.randint(1, 200) * 10**6
+        if side == Side.SELL:
+            price = MID_PRICE - offset if crossing else MID_PRICE + offset
+        else:
+            price = MID_PRICE + offset if crossing else MID_PRICE - offset
+        amount = rng.randint(10, 500) * 10**6
+        order = Order(wallet.address, side, token, amount, 10**6, price, "EUR", ("SEPA", "Revolut")[: rng.randint(1, 2)],
+                      expiry, number)
+        signature = Account.unsafe_sign_hash(order.digest(chain_id, escrow), wallet.key).signature.to_0x_hex()
+        terms = {"maker": order.maker, "side": int(side), "token": token, "amount": str(amount), "min_fill": str(10**6),
+                 "price": str(price), "fiat": "EUR", "payment_methods": list(order.payment_methods),
+                 "expiry": str(expiry), "nonce": str(number)}
+        bodies.append((index, {"order": terms, "signature": signature, "time_in_force": "GTC"}))
+    return bodies
+
+
+async def closed_loop(request, connections: int, seconds: float) -> tuple[float, list[float], dict]:
+    """`connections` workers send back to back for `seconds`; returns (per second, latencies, statuses)."""
+    latencies, statuses = [], {}
+    stop = time.perf_counter() + seconds
+
+    async def worker(number: int):
+        sent = 0
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            status = await request(number, sent)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+            sent += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(number) for number in range(connections)))
+    return len(latencies) / (time.perf_counter() - began), latencies, statuses
+
+
+async def open_loop(request, connections: int, rate: float, seconds: float) -> tuple[float, list[float], dict]:
+    """Requests offered at `rate` per second in all (Poisson arrivals spread over `connections`
+    workers, each with its own connection); latency counts from the planned send time, so a
+    server that falls behind is charged for the queue it builds."""
+    latencies, statuses = [], {}
+    per_worker = rate / connections
+    began = time.perf_counter()
+    stop = began + seconds
+
+    async def worker(number: int):
+        rng = random.Random(number)
+        planned = began + rng.expovariate(per_worker)
+        sent = 0
+        while planned < stop:
+            delay = planned - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status = await request(number, sent)
+            latencies.append(time.perf_counter() - planned)
+            statuses[status] = statuses.get(status, 0) + 1
+            sent += 1
+            planned += rng.expovariate(per_worker)
+
+    await asyncio.gather(*(worker(number) for number in range(connections)))
+    return len(latencies) / (time.perf_counter() - began), latencies, statuses
+
+
+def row(name: str, rate: float, latencies: list[float], statuses: dict, baseline: float | None = None) -> str:
+    ms = [value * 1000 for value in latencies]
+    ratio = f"{rate / baseline:5.2f}" if baseline else "    -"
+    return (f"  {name:<34} {rate:9,.0f}/s {ratio}  p50 {percentile(ms, .5):7.1f} ms  p95 {percentile(ms, .95):7.1f} ms"
+            f"  p99 {percentile(ms, .99):7.1f} ms  {dict(sorted(statuses.items()))}")
+
+
+async def bench_database(kind: str, database_url: str, chain: Chain, world, args) -> None:
+    server = Server(database_url, chain.url, world.deployment_dir)
+    rng = random.Random(7)
+    token = world.tokens[1]
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await server.wait(session)
+            url = server.url
+            wallets = [Account.create(f"bench {index}") for index in range(CLIENTS)]
+            headers = [await sign_in(session, url, wallet) for wallet in wallets]
+            count = int(args.rate * args.seconds * 1.1) + 20_000
+            started = time.perf_counter()
+            bodies = signed_orders(wallets, token, count, 31337, world.escrow, rng)
+            print(f"{kind}: {count:,} orders signed in {time.perf_counter() - started:.1f} s", flush=True)
+            queue = iter(bodies)
+
+            async def health(_number, _sent):
+                async with session.get(f"{url}/health") as response:
+                    await response.read()
+                    return response.status
+
+            async def place(_number, _sent):
+                index, body = next(queue)
+                async with session.post(f"{url}/orders", json=body, headers=headers[index]) as response:
+                    await response.read()
+                    return response.status
+
+            book_url = f"{url}/book?token={token}&fiat=EUR"
+
+            async def read_book(_number, _sent):
+                async with session.get(book_url) as response:
+                    await response.read()
+                    return response.status
+
+            base, latencies, statuses = await closed_loop(health, CLIENTS, args.seconds)
+            print(row("baseline GET /health (closed)", base, latencies, statuses), flush=True)
+            rate, latencies, statuses = await open_loop(place, CLIENTS, args.rate, args.seconds)
+            print(row(f"POST /orders at {args.rate:,}/s (open)", rate, latencies, statuses, base), flush=True)
+            rate, latencies, statuses = await closed_loop(place, CLIENTS, args.seconds)
+            print(row("POST /orders (closed, max)", rate, latencies, statuses, base), flush=True)
+
+        book_connector = aiohttp.TCPConnector(limit=BOOK_CONNECTIONS)
+        async with aiohttp.ClientSession(connector=book_connector) as session:
+            rate, latencies, statuses = await open_loop(read_book, BOOK_CONNECTIONS, BOOK_CONNECTIONS, args.seconds)
+            print(row(f"GET /book, {BOOK_CONNECTIONS:,} conns ~1/s each (open)", rate, latencies, statuses, base),
+                  flush=True)
+            rate, latencies, statuses = await closed_loop(read_book, BOOK_CONNECTIONS, args.seconds)
+            print(row(f"GET /book, {BOOK_CONNECTIONS:,} conns (closed, max)", rate, latencies, statuses, base),
+                  flush=True)
+
+        await websocket_fanout(server.url, token, wallets[0], headers[0], world, args.subscribers, rng)
+    finally:
+        server.stop()
+
+
+async def websocket_fanout(url: str, token: str, wallet, headers: dict, world, subscribers: int, rng) -> None:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        sockets = []
+        started = time.perf_counter()
+        semaphore = asyncio.Semaphore(200)
+
+        async def connect():
+            async with semaphore:
+                websocket = await session.ws_connect(f"{url.replace('http', 'ws')}/ws", max_msg_size=0)
+                await websocket.send_json({"op": "subscribe", "book": {"token": token, "fiat": "EUR"}})
+                while (await websocket.receive_json())["type"] != "book":
+                    pass
+                sockets.append(websocket)
+
+        await asyncio.gather(*(connect() for _ in range(subscribers)))
+        print(f"  {subscribers:,} WebSocket subscribers connected in {time.perf_counter() - started:.1f} s", flush=True)
+        for round_number in range(3):
+            body = signed_orders([wallet], token, 1, 31337, world.escrow, rng)[0][1]
+            body["order"]["nonce"] = str(10**9 + round_number)
+            order = Order(wallet.address, Side(body["order"]["side"]), token, int(body["order"]["amount"]), 10**6,
+                          int(body["order"]["price"]), "EUR", tuple(body["order"]["payment_methods"]),
+                          int(body["order"]["expiry"]), 10**9 + round_number)
+            body["signature"] = Account.unsafe_sign_hash(order.digest(31337, world.escrow),
+                                                         wallet.key).signature.to_0x_hex()
+            arrivals = []
+
+            async def wait_update(websocket, sent):
+                while True:
+                    message = await websocket.receive_json()
+                    if message["type"] == "book_update":
+                        arrivals.append(time.perf_counter() - sent)
+                        return
+
+            sent = time.perf_counter()
+            waiting = [asyncio.create_task(wait_update(websocket, sent)) for websocket in sockets]
+            async with session.post(f"{url}/orders", json=body, headers=headers) as response:
+                assert response.status == 201, await response.text()
+            await asyncio.wait(waiting, timeout=10)
+            ms = [value * 1000 for value in arrivals]
+            within = sum(value <= 1.0 for value in arrivals)
+            print(f"  WebSocket round {round_number + 1}: {len(arrivals):,}/{subscribers:,} got the update, "
+                  f"{within:,} within 1 s; p50 {percentile(ms, .5):.0f} ms, p95 {percentile(ms, .95):.0f} ms, "
+                  f"last {max(ms):.0f} ms", flush=True)
+        await asyncio.gather(*(websocket.close() for websocket in sockets))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=1_000, help="orders offered per second in the open-loop run")
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    args = parser.parse_args()
+    with anvil("--accounts", "12") as rpc_url, tempfile.TemporaryDirectory() as directory:
+        chain = Chain(rpc_url)
+        world = deploy_world(chain, project, Path(directory) / "deployments")
+        world.deployment = replace(world.deployment, tokens=[*world.deployment.tokens, DeployedToken("ETH", ETH, 18, 10**30)])
+        world.deployment.save(world.deployment_dir)
+        for kind in args.db.split(","):
+            print(f"\n{kind}", flush=True)
+            if kind == "sqlite":
+                asyncio.run(bench_database(kind, f"sqlite:///{directory}/bench.db", chain, world, args))
+                continue
+            name = f"orrange_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                asyncio.run(bench_database(kind, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", chain, world,
+                                           args))
+            finally:
+                with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
