@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from eth_utils import to_checksum_address
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api import engine, lifecycle
@@ -26,8 +28,24 @@ from api.signing import Side, trade_id
 
 OPEN, FILLED, CANCELLED, EXPIRED = "OPEN", "FILLED", "CANCELLED", "EXPIRED"
 MAX_PAYMENT_METHODS = 10
-MAX_CANDIDATES = 500  # resting orders one placement looks at
+FIRST_CANDIDATES = 8  # resting orders a placement reads first; most orders need no more
+MAX_CANDIDATES = 512  # the most it reads
 INT64_MAX = 2**63 - 1
+
+
+_ORDERS = Order.__table__
+_FLOOR = select(MakerNonce.__table__.c.floor).where(MakerNonce.__table__.c.maker == bindparam("maker"))
+_OPEN_COUNT = (
+    select(func.count()).select_from(_ORDERS).where(_ORDERS.c.maker == bindparam("maker"), _ORDERS.c.status == OPEN)
+)
+_INSERT_ORDER = _ORDERS.insert()
+_UPDATE_ORDER = (
+    update(_ORDERS)
+    .where(_ORDERS.c.seq == bindparam("seq_"), _ORDERS.c.version == bindparam("read_version"))
+    .values(remaining=bindparam("remaining"), fills=bindparam("fills"), status=bindparam("status"),
+            version=bindparam("version"))
+)
+_INSERT_TRADE = Trade.__table__.insert()
 
 
 class LostRace(Conflict):
@@ -93,49 +111,50 @@ def place(
     max_open_orders: int,
     now: int | None = None,
 ) -> Placed:
-    """Stores a verified signed order and matches it against the book by price-time priority."""
+    """Stores a verified signed order and matches it against the book by price-time priority.
+
+    The hot path of the API, so it speaks SQLAlchemy Core (no ORM identity map) and reads
+    only as many resting orders as the match needs: a few first, more only if those run out."""
     now = int(time.time()) if now is None else now
-    if session.exec(select(Order.seq).where(Order.hash == order_hash)).first() is not None:
-        raise Conflict(f"order {order_hash} was already submitted")
-    floor = session.get(MakerNonce, signed.maker)
-    if floor is not None and signed.nonce < floor.floor:
-        raise BadRequest(f"the order's nonce is below the maker's nonce floor {floor.floor}: it was cancelled")
-    open_orders = session.exec(
-        select(func.count()).select_from(Order).where(Order.maker == signed.maker, Order.status == OPEN)
-    ).one()
-    if time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD) and open_orders >= max_open_orders:
+    connection = session.connection()
+    floor = connection.execute(_FLOOR, {"maker": signed.maker}).scalar()
+    if floor is not None and signed.nonce < floor:
+        raise BadRequest(f"the order's nonce is below the maker's nonce floor {floor}: it was cancelled")
+    rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
+    if rests and connection.execute(_OPEN_COUNT, {"maker": signed.maker}).scalar() >= max_open_orders:
         raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
 
-    incoming = _book_order(signed, order_hash, None, signed.amount)
-    book = engine.Book()
-    resting_rows = {}
-    for row in _candidates(session, signed, now):
-        book.add(_book_order(_signed(row), row.hash, row.seq, row.remaining), now=now)
-        resting_rows[row.hash] = row
-    try:
-        result = book.place(incoming, time_in_force, now=now)
-    except engine.EngineError as error:
-        raise BadRequest(str(error)) from None
+    limit = FIRST_CANDIDATES
+    while True:
+        candidates = _candidates(connection, signed, now, limit)
+        book = engine.Book()
+        for candidate in candidates:
+            book.add(_book_order(candidate), now=now)
+        try:
+            result = book.place(_book_order(_incoming_row(signed, order_hash)), time_in_force, now=now)
+        except engine.EngineError as error:
+            raise BadRequest(str(error)) from None
+        if not result.remaining or len(candidates) < limit or limit >= MAX_CANDIDATES:
+            break
+        limit = min(limit * 8, MAX_CANDIDATES)  # the first few ran out before the order did: look deeper
 
-    row = Order(
-        **_columns(signed),
-        hash=order_hash,
-        signature=signature,
-        time_in_force=str(time_in_force),
-        status=OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED),
-        remaining=result.remaining,
-        created_at=now,
-    )
-    session.add(row)
+    status = OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED)
+    row = Order(**_columns(signed), hash=order_hash, signature=signature, time_in_force=str(time_in_force),
+                status=status, remaining=result.remaining, created_at=now)
+    values = row.model_dump(exclude={"seq"})
+    try:
+        row.seq = connection.execute(_INSERT_ORDER.values(**values)).inserted_primary_key[0]
+    except IntegrityError:
+        raise Conflict(f"order {order_hash} was already submitted") from None
+    by_hash = {candidate.hash: candidate for candidate in candidates}
     trades = []
     for fill in result.fills:
-        resting = resting_rows[fill.order_id]
+        resting = Order(**by_hash[fill.order_id]._mapping)
         trades.append(_fill(session, market, resting, signed.maker, fill.amount, _shared_method(resting, signed),
                             lock_window, now))
         changes.orders.append(resting)
     changes.orders.append(row)
     changes.trades.extend(trades)
-    session.flush()
     return Placed(row, trades)
 
 
@@ -272,40 +291,41 @@ def _fill(
         created_at=now,
         updated_at=now,
     )
-    session.add(trade)
+    session.connection().execute(_INSERT_TRADE, trade.model_dump())
     return trade
 
 
 def set_order(session: Session, row: Order, **values) -> None:
-    """Writes `values` to the order if nobody changed it since it was read (else LostRace)."""
-    written = session.exec(
-        update(Order)
-        .where(Order.seq == row.seq, Order.version == row.version)
-        .values(**values, version=row.version + 1)
-        .execution_options(synchronize_session=False)
+    """Writes `values` (of remaining, fills, status) to the order if nobody changed it since it
+    was read (else LostRace)."""
+    for name, value in values.items():
+        setattr(row, name, value)
+    written = session.connection().execute(
+        _UPDATE_ORDER,
+        {"seq_": row.seq, "read_version": row.version, "remaining": row.remaining, "fills": row.fills,
+         "status": row.status, "version": row.version + 1},
     ).rowcount
     if written != 1:
         raise LostRace(f"order {row.hash} changed while this request used it; try again")
-    for name, value in values.items():
-        setattr(row, name, value)
     row.version += 1
 
 
-def _candidates(session: Session, incoming: SignedOrder, now: int):
-    """The resting orders the incoming one could meet, best first, locked for this transaction."""
+def _candidates(connection, incoming: SignedOrder, now: int, limit: int) -> list:
+    """The first `limit` resting orders the incoming one could meet, best first, locked for
+    this transaction (PostgreSQL; SQLite's writer lock already covers them)."""
     if incoming.side == Side.BUY:
-        side, crosses, best = Side.SELL, Order.price <= incoming.price, (Order.price.asc(), Order.seq.asc())
+        side, crosses, best = Side.SELL, _ORDERS.c.price <= incoming.price, (_ORDERS.c.price.asc(), _ORDERS.c.seq.asc())
     else:
-        side, crosses, best = Side.BUY, Order.price >= incoming.price, (Order.price.desc(), Order.seq.asc())
+        side, crosses, best = Side.BUY, _ORDERS.c.price >= incoming.price, (_ORDERS.c.price.desc(), _ORDERS.c.seq.asc())
     query = (
-        select(Order)
-        .where(Order.token == incoming.token, Order.fiat == incoming.fiat, Order.side == int(side),
-               Order.status == OPEN, crosses, Order.expiry > now, Order.maker != incoming.maker)
+        select(_ORDERS)
+        .where(_ORDERS.c.token == incoming.token, _ORDERS.c.fiat == incoming.fiat, _ORDERS.c.side == int(side),
+               _ORDERS.c.status == OPEN, crosses, _ORDERS.c.expiry > now, _ORDERS.c.maker != incoming.maker)
         .order_by(*best)
-        .limit(MAX_CANDIDATES)
+        .limit(limit)
         .with_for_update()
     )
-    return session.exec(query).all()
+    return connection.execute(query).all()
 
 
 def _columns(signed: SignedOrder) -> dict:
@@ -323,19 +343,16 @@ def _columns(signed: SignedOrder) -> dict:
     }
 
 
-def _signed(row: Order) -> SignedOrder:
-    return SignedOrder(
-        maker=row.maker, side=Side(row.side), token=row.token, amount=row.amount, min_fill=row.min_fill,
-        price=row.price, fiat=row.fiat, payment_methods=tuple(json.loads(row.payment_methods)), expiry=row.expiry,
-        nonce=row.nonce,
-    )
-
-
-def _book_order(signed: SignedOrder, order_hash: str, seq: int | None, remaining: int) -> engine.BookOrder:
+def _book_order(row) -> engine.BookOrder:
+    """An order row (or anything with its columns) as the engine sees it."""
     return engine.BookOrder(
-        order_hash, signed.maker, int(signed.side), signed.amount, signed.price, signed.payment_methods,
-        min_fill=signed.min_fill, expiry=signed.expiry, sequence=seq, remaining=remaining,
+        row.hash, row.maker, row.side, row.amount, row.price, json.loads(row.payment_methods),
+        min_fill=row.min_fill, expiry=row.expiry, sequence=row.seq, remaining=row.remaining,
     )
+
+
+def _incoming_row(signed: SignedOrder, order_hash: str):
+    return SimpleNamespace(**_columns(signed), hash=order_hash, seq=None, remaining=signed.amount)
 
 
 def _shared_method(resting: Order, incoming: SignedOrder) -> str:

@@ -10,7 +10,6 @@ import time
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlmodel import Session, select
 
 from api import auth
 from api.deps import PlatformDep

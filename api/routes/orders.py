@@ -8,7 +8,7 @@ from typing import Annotated
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path, Query, Response
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from api import trading
 from api.deps import CurrentTrader, PlatformDep
