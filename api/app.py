@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import anyio.to_thread
 import logging
 from contextlib import asynccontextmanager
 
@@ -53,6 +55,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         platform.hub.bind(asyncio.get_running_loop())
+        # Fewer request threads than anyio's 40: they share one GIL, and more of them only trade
+        # it back and forth (the database's pool has a connection for each).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = platform.settings.request_threads
         scheduler = jobs.start(platform) if run_jobs else None
         try:
             yield

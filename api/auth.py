@@ -26,6 +26,11 @@ from api.models import AuthSession, LoginNonce, RefreshToken
 from api.settings import ApiSettings
 
 _ALGORITHM = "HS256"
+LIVE_SESSION_SECONDS = 5.0
+"""How long this process trusts that a session it checked is still live. A logout through this
+process takes effect at once; through another replica, within this many seconds."""
+_LIVE_CACHE_ENTRIES = 100_000
+_live_until: dict[str, float] = {}  # session id -> until when it is known live
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ def refresh(session: Session, settings: ApiSettings, refresh_token: str) -> Toke
         # A spent token came back: whoever holds it is not the one who spent it. End the session.
         auth_session.revoked = True
         session.add(auth_session)
+        _live_until.pop(auth_session.id, None)
         session.commit()  # the revocation stands although the request fails
         raise Unauthorized("this refresh token was already used, so the session is revoked; sign in again")
     token.used = True
@@ -115,6 +121,7 @@ def refresh(session: Session, settings: ApiSettings, refresh_token: str) -> Toke
 
 def logout(session: Session, caller: Caller) -> None:
     session.exec(update(AuthSession).where(AuthSession.id == caller.session_id).values(revoked=True))
+    _live_until.pop(caller.session_id, None)
 
 
 def authenticate(session: Session, settings: ApiSettings, access_token: str) -> Caller:
@@ -128,10 +135,15 @@ def authenticate(session: Session, settings: ApiSettings, access_token: str) -> 
         raise Unauthorized("the access token has expired; refresh it at /auth/refresh") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("the access token is not valid; sign in at /auth/login") from None
-    revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == claims["sid"])).first()
-    if revoked is None or revoked:
-        raise Unauthorized("this session was logged out; sign in again")
-    return Caller(address=claims["sub"], session_id=claims["sid"])
+    sid = claims["sid"]
+    if _live_until.get(sid, 0.0) <= time.monotonic():
+        revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == sid)).first()
+        if revoked is None or revoked:
+            raise Unauthorized("this session was logged out; sign in again")
+        if len(_live_until) >= _LIVE_CACHE_ENTRIES:
+            _live_until.clear()
+        _live_until[sid] = time.monotonic() + LIVE_SESSION_SECONDS
+    return Caller(address=claims["sub"], session_id=sid)
 
 
 def _tokens(session: Session, settings: ApiSettings, auth_session: AuthSession, now: int) -> Tokens:

@@ -62,7 +62,7 @@ def percentile(values: list[float], fraction: float) -> float:
 class Server:
     """`uvicorn api.app:create_app --factory` in a child process."""
 
-    def __init__(self, database_url: str, rpc_url: str, deployments: Path):
+    def __init__(self, database_url: str, rpc_url: str, deployments: Path, workers: int):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -74,7 +74,7 @@ class Server:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log", "--backlog", "4096"],
+             "--log-level", "warning", "--no-access-log", "--backlog", "4096", "--workers", str(workers)],
             env=env, cwd=Path(__file__).resolve().parent.parent,
         )
 
@@ -184,7 +184,7 @@ def row(name: str, rate: float, latencies: list[float], statuses: dict, baseline
 
 
 async def bench_database(kind: str, database_url: str, chain: Chain, world, args) -> None:
-    server = Server(database_url, chain.url, world.deployment_dir)
+    server = Server(database_url, chain.url, world.deployment_dir, args.workers)
     rng = random.Random(7)
     token = world.tokens[1]
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -292,6 +292,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1_000, help="orders offered per second in the open-loop run")
     parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     with anvil("--accounts", "12") as rpc_url, tempfile.TemporaryDirectory() as directory:
         chain = Chain(rpc_url)

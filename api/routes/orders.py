@@ -8,6 +8,7 @@ from typing import Annotated
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 from sqlmodel import select
 
 from api import trading
@@ -139,7 +140,7 @@ def take(order_hash: OrderHash, body: TakeIn, caller: CurrentTrader, platform: P
 
 
 @book_router.get("", response_model=BookOut)
-def order_book(
+async def order_book(
     token: Address,
     fiat: Annotated[str, Query(pattern="^[A-Z]{3}$")],
     platform: PlatformDep,
@@ -149,12 +150,15 @@ def order_book(
     oldest. Served from a cache that this process's own changes clear at once; changes made by
     other replicas show within `BOOK_CACHE_SECONDS`."""
     key = (to_checksum_address(token), fiat, depth)
-    now = time.monotonic()
     cached = platform.book_cache.get(key)
-    if cached is None or cached[0] <= now:
-        with platform.read() as session:
-            body = json.dumps(book_of(session, *key), separators=(",", ":")).encode()
+    if cached is None or cached[0] <= time.monotonic():
+        body = await run_in_threadpool(_book_body, platform, key)
         if len(platform.book_cache) >= BOOK_CACHE_ENTRIES:
             platform.book_cache.clear()
-        cached = platform.book_cache[key] = (now + BOOK_CACHE_SECONDS, body)
+        cached = platform.book_cache[key] = (time.monotonic() + BOOK_CACHE_SECONDS, body)
     return Response(cached[1], media_type="application/json")
+
+
+def _book_body(platform, key: tuple[str, str, int]) -> bytes:
+    with platform.read() as session:
+        return json.dumps(book_of(session, *key), separators=(",", ":")).encode()
