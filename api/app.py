@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import anyio.to_thread
 import logging
@@ -42,7 +43,7 @@ def build_platform(settings: ApiSettings, engine: Engine | None = None) -> Platf
     market = Market.from_deployment(Deployment.load(chain_id, settings.deployments_dir))
     key = settings.relayer_key.get_secret_value() if settings.relayer_key else None
     gateway = ChainGateway(settings.rpc_url, market.escrow, key)
-    return Platform(settings=settings, engine=engine, market=market, gateway=gateway, hub=Hub())
+    return Platform(settings=settings, engine=engine, market=market, gateway=gateway, hub=Hub(settings.redis_url))
 
 
 def create_app(
@@ -59,9 +60,14 @@ def create_app(
         # it back and forth (the database's pool has a connection for each).
         anyio.to_thread.current_default_thread_limiter().total_tokens = platform.settings.request_threads
         scheduler = jobs.start(platform) if run_jobs else None
+        relay = asyncio.create_task(platform.hub.relay()) if platform.hub.redis_url else None
         try:
             yield
         finally:
+            if relay is not None:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
 

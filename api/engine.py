@@ -16,7 +16,8 @@ The rules:
   incoming order, has the same maker (no self-trade), or the fill would be invalid for either
   side; the walk goes on to the next order.
 - Resting orders whose expiry is at or before `now` are never matched; the book drops them
-  when a walk meets them (`MatchResult.expired`) or on `expire(now)`.
+  when a walk meets them (`MatchResult.expired`; not when a FOK is undone) or on
+  `expire(now)`. Until then `get`, `len` and reads without `now` still see them.
 - Time in force: GTC and GTD rest what is left (GTD demands an expiry; any order's expiry is
   honoured, as a signed order is void after it), IOC drops what is left, FOK is the same walk
   committed only if it fills the whole remaining amount, and otherwise changes nothing.
@@ -94,6 +95,8 @@ _record = tuple.__new__
 
 
 class DepthLevel(NamedTuple):
+    """One price of one side of the book."""
+
     price: int
     amount: int  # the total remaining of the level's orders
     orders: int
@@ -234,6 +237,8 @@ class Book:
         return result
 
     def _walk_levels(self, side: int, now: int | None) -> Iterator[DepthLevel]:
+        if side != BUY and side != SELL:
+            raise EngineError(f"A side is 0 (buy) or 1 (sell), got {side!r}.")
         sign = 1 if side == SELL else -1
         levels = self._levels[side]
         for key in self._keys[side]:
@@ -313,7 +318,8 @@ class Book:
         return order
 
     def take(self, order_id: str, amount: int, *, now: int, taker: str | None = None) -> Fill:
-        """Take `amount` of the resting order `order_id` (the P2P way: a taker names an ad)."""
+        """Take `amount` of the resting order `order_id` (the P2P way: a taker names an ad),
+        refused if it expired, if `taker` is its maker, or if `can_take` says no."""
         order = self._orders.get(order_id)
         if order is None:
             raise EngineError(f"There is no order {order_id} in this book.")

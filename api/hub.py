@@ -4,6 +4,10 @@ Channels are strings: `book:<token>:<fiat>` (public) and `trades:<address>` (tha
 only). Publishing is safe from any thread (request handlers and jobs run in threads); each
 subscriber has a bounded queue drained by its own connection, so one slow client never
 holds up the others: a client that falls `QUEUE_SIZE` messages behind is disconnected.
+
+One process delivers to its own subscribers. With several API processes or replicas, give
+them a Redis (`ORRANGE_REDIS_URL`): every message then goes through Redis pub/sub, and each
+process relays what arrives to its own subscribers, wherever the change was made.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ import asyncio
 import json
 from collections import defaultdict
 
+import redis
+import redis.asyncio
+
 QUEUE_SIZE = 256
+REDIS_PREFIX = "orrange:"
 
 
 class Subscriber:
@@ -25,9 +33,11 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, redis_url: str | None = None) -> None:
         self._channels: dict[str, set[Subscriber]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.redis_url = redis_url
+        self._redis = redis.Redis.from_url(redis_url) if redis_url else None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop the WebSocket connections run on."""
@@ -46,14 +56,36 @@ class Hub:
                     del self._channels[name]
             subscriber.channels.discard(name)
 
-    def has_subscribers(self, channel: str) -> bool:
-        return channel in self._channels
+    def wanted(self, channel: str) -> bool:
+        """Whether a message on `channel` may reach anyone (here, or through Redis elsewhere)."""
+        return self._redis is not None or channel in self._channels
 
     def publish(self, channel: str, message: dict) -> None:
         """Sends `message` to the channel's subscribers; callable from any thread."""
-        if self._loop is None or channel not in self._channels:
+        if not self.wanted(channel):
             return
         text = json.dumps({"channel": channel, **message}, separators=(",", ":"))
+        if self._redis is not None:
+            self._redis.publish(REDIS_PREFIX + channel, text)
+            return
+        self._deliver_threadsafe(channel, text)
+
+    async def relay(self) -> None:
+        """Delivers what Redis carries to this process's subscribers (run as a task while serving)."""
+        client = redis.asyncio.Redis.from_url(self.redis_url)
+        pubsub = client.pubsub()
+        await pubsub.psubscribe(REDIS_PREFIX + "*")
+        try:
+            async for message in pubsub.listen():
+                if message["type"] == "pmessage":
+                    self._deliver(message["channel"].decode()[len(REDIS_PREFIX):], message["data"].decode())
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+
+    def _deliver_threadsafe(self, channel: str, text: str) -> None:
+        if self._loop is None:
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

@@ -62,7 +62,7 @@ def publish(hub: Hub, changes: Changes) -> None:
     by_book: dict[tuple[str, str], list[dict]] = {}
     for order in changes.orders:
         channel = book_channel(order.token, order.fiat)
-        if hub.has_subscribers(channel):
+        if hub.wanted(channel):
             by_book.setdefault(channel, []).append(OrderOut.of(order).model_dump(mode="json"))
     for channel, orders in by_book.items():
         hub.publish(channel, {"type": "book_update", "orders": orders})

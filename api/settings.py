@@ -34,6 +34,9 @@ class ApiSettings(Settings):
     # Webhooks.
     webhook_timeout: float = Field(5.0, gt=0, description="seconds a webhook receiver has to answer")
     webhook_max_attempts: int = Field(8, ge=1, description="deliveries tried before a webhook event is dropped")
+    redis_url: str | None = Field(
+        None, description="Redis for live updates across API processes (redis://host:6379/0); unset: one process"
+    )
     request_threads: int = Field(8, ge=1, le=200, description="threads that run request handlers")
     jobs: bool = Field(True, description="run the scheduled jobs in the API process")
     jobs_interval: float = Field(1.0, gt=0, description="seconds between runs of the trade-following jobs")

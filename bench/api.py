@@ -71,6 +71,8 @@ class Server:
             "ORRANGE_DEPLOYMENTS_DIR": str(deployments), "ORRANGE_SIWE_DOMAIN": DOMAIN, "ORRANGE_SIWE_URI": URI,
             "ORRANGE_JWT_SECRET": "bench-secret-bench-secret-bench-secret", "ORRANGE_JOBS": "false",
             "ORRANGE_MAX_OPEN_ORDERS": "100000",
+            # Several processes share live updates through Redis, as replicas do.
+            **({"ORRANGE_REDIS_URL": "redis://127.0.0.1:6379/0"} if workers > 1 else {}),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(self.port),
@@ -278,6 +280,8 @@ async def websocket_fanout(url: str, token: str, wallet, headers: dict, world, s
             async with session.post(f"{url}/orders", json=body, headers=headers) as response:
                 assert response.status == 201, await response.text()
             await asyncio.wait(waiting, timeout=10)
+            for task in waiting:
+                task.cancel()
             ms = [value * 1000 for value in arrivals]
             within = sum(value <= 1.0 for value in arrivals)
             print(f"  WebSocket round {round_number + 1}: {len(arrivals):,}/{subscribers:,} got the update, "
