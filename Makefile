@@ -27,6 +27,8 @@ test: install
 bench: install
 	python bench/gas.py
 	python bench/indexer.py
+	python bench/engine.py
+	python bench/api.py
 
 clean:
 	rm -rf $(VENV) node_modules .build

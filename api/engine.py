@@ -69,6 +69,13 @@ def can_take(remaining: int, min_fill: int, amount: int) -> bool:
     return 0 < amount <= remaining and (amount >= min_fill or amount == remaining)
 
 
+def takeable(remaining: int, min_fill: int) -> str:
+    """What `can_take` allows, in words: "from 10 to the remaining 90" or "exactly the remaining 5"."""
+    if remaining < min_fill:
+        return f"exactly the remaining {remaining}"
+    return f"from {max(min_fill, 1)} to the remaining {remaining}"
+
+
 class Fill(NamedTuple):
     """One trade against a resting (maker) order, at that order's price."""
 
@@ -328,11 +335,8 @@ class Book:
         if taker is not None and taker == order.maker:
             raise EngineError(f"Order {order_id} is the taker's own order.")
         if type(amount) is not int or not can_take(order.remaining, order.min_fill, amount):
-            if order.remaining < order.min_fill:
-                allowed = f"exactly the remaining {order.remaining}"
-            else:
-                allowed = f"from {max(order.min_fill, 1)} to the remaining {order.remaining}"
-            raise EngineError(f"Order {order_id}: the amount taken must be {allowed}, got {amount!r}.")
+            raise EngineError(f"Order {order_id}: the amount taken must be "
+                              f"{takeable(order.remaining, order.min_fill)}, got {amount!r}.")
         self._reduce(order, amount)
         return Fill(order.id, order.maker, amount, order.price)
 

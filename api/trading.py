@@ -128,9 +128,9 @@ def place(
     while True:
         candidates = _candidates(connection, signed, now, limit)
         book = engine.Book()
-        for candidate in candidates:
-            book.add(_book_order(candidate), now=now)
         try:
+            for candidate in candidates:
+                book.add(_book_order(candidate), now=now)
             result = book.place(_book_order(_incoming_row(signed, order_hash)), time_in_force, now=now)
         except engine.EngineError as error:
             raise BadRequest(str(error)) from None
@@ -187,12 +187,8 @@ def take(
     elif payment_method not in methods:
         raise BadRequest(f"order {order_hash} is paid by {', '.join(methods)}, not {payment_method}")
     if not engine.can_take(row.remaining, row.min_fill, amount):
-        allowed = (
-            f"exactly the remaining {row.remaining}"
-            if row.remaining < row.min_fill
-            else f"from {max(row.min_fill, 1)} to the remaining {row.remaining}"
-        )
-        raise BadRequest(f"the amount taken from this order must be {allowed} base units")
+        raise BadRequest(f"the amount taken from this order must be {engine.takeable(row.remaining, row.min_fill)} "
+                         "base units")
     trade = _fill(session, market, row, taker, amount, payment_method, lock_window, now)
     changes.orders.append(row)
     changes.trades.append(trade)

@@ -16,6 +16,7 @@ from api.deps import PlatformDep
 from api.errors import ApiError
 from api.hub import Subscriber, book_channel, trades_channel
 from api.market import FIAT_DECIMALS
+from api.routes.orders import cached_book
 from indexer.models import IndexerState
 
 router = APIRouter(tags=["live"])
@@ -68,8 +69,8 @@ async def live(websocket: WebSocket) -> None:
                 await _send(websocket, {"type": "subscribed", "channel": channel})
                 if channel.startswith("book:"):
                     _, token, fiat = channel.split(":")
-                    snapshot = await asyncio.to_thread(_book_snapshot, platform, token, fiat)
-                    await _send(websocket, {"type": "book", "channel": channel, **snapshot})
+                    book = await cached_book(platform, token, fiat)
+                    await websocket.send_text(f'{{"type":"book","channel":"{channel}",' + book[1:].decode())
             else:
                 hub.unsubscribe(subscriber, channel)
                 await _send(websocket, {"type": "unsubscribed", "channel": channel})
@@ -111,13 +112,6 @@ async def _authenticate(platform, token: str, websocket: WebSocket) -> auth.Call
         return None
     await _send(websocket, {"type": "authenticated", "address": caller.address})
     return caller
-
-
-def _book_snapshot(platform, token: str, fiat: str) -> dict:
-    from api.notify import book
-
-    with platform.read() as session:
-        return book(session, token, fiat)
 
 
 async def _pump(websocket: WebSocket, subscriber: Subscriber) -> None:

@@ -149,14 +149,19 @@ async def order_book(
     """The open ads of a token and fiat: sell ads lowest price first, buy ads highest first, then
     oldest. Served from a cache that this process's own changes clear at once; changes made by
     other replicas show within `BOOK_CACHE_SECONDS`."""
-    key = (to_checksum_address(token), fiat, depth)
+    return Response(await cached_book(platform, to_checksum_address(token), fiat, depth), media_type="application/json")
+
+
+async def cached_book(platform, token: str, fiat: str, depth: int = 50) -> bytes:
+    """The book as JSON, from the cache while it is fresh (the WebSocket's snapshots use it too)."""
+    key = (token, fiat, depth)
     cached = platform.book_cache.get(key)
     if cached is None or cached[0] <= time.monotonic():
         body = await run_in_threadpool(_book_body, platform, key)
         if len(platform.book_cache) >= BOOK_CACHE_ENTRIES:
             platform.book_cache.clear()
         cached = platform.book_cache[key] = (time.monotonic() + BOOK_CACHE_SECONDS, body)
-    return Response(cached[1], media_type="application/json")
+    return cached[1]
 
 
 def _book_body(platform, key: tuple[str, str, int]) -> bytes:

@@ -3,6 +3,7 @@ what is passed over, time in force, the book's own operations and bad input; the
 test that runs random operations on the engine and on `ReferenceBook` (bench/engine.py, the
 rules written as plainly as possible) and compares them after every step."""
 
+import os
 from enum import IntEnum
 
 import pytest
@@ -14,6 +15,7 @@ from api.engine import BUY, SELL, Book, BookOrder, DepthLevel, EngineError, Fill
 from bench.engine import ReferenceBook
 
 NOW = 1_000
+EXAMPLES = int(os.environ.get("ORRANGE_ENGINE_EXAMPLES", "200"))  # of the property test; 5000 for a long run
 ALICE, BOB, CAROL, DAVE = "0xa11ce", "0xb0b", "0xca201", "0xda4e"
 UNIT = 10**8  # one fiat unit per token, as a price
 
@@ -473,6 +475,13 @@ def test_sequence__equal__the_one_added_first_ranks_first():
     assert result.fills[0].order_id == "0x01"
 
 
+def test_sequence__equal_and_restored_behind_a_newer_one__ranks_after_the_one_added_first():
+    book = book_of(order("0x01", SELL, UNIT, 1, sequence=3), order("0x09", SELL, UNIT, 1, maker=CAROL, sequence=9),
+                   order("0x02", SELL, UNIT, 1, maker=DAVE, sequence=3))
+    result = book.place(order("0xb", BUY, UNIT, 3, maker=BOB), now=NOW)
+    assert [fill.order_id for fill in result.fills] == ["0x01", "0x02", "0x09"]
+
+
 # --- take -------------------------------------------------------------------------------------
 
 def test_take__valid_amount__reduces_the_order_and_returns_the_fill():
@@ -601,6 +610,14 @@ def test_depth__aggregates_each_price_best_first():
                    order("0x04", SELL, 105, 1), order("0x05", SELL, 100, 6))
     assert book.depth(BUY) == [DepthLevel(95, 3, 1), DepthLevel(90, 6, 2)]
     assert book.depth(SELL) == [DepthLevel(100, 6, 1), DepthLevel(105, 1, 1)]
+
+
+@pytest.mark.parametrize("side", [2, -1])
+def test_depth_and_best_price__unknown_side__raise(side):
+    with pytest.raises(EngineError, match="side"):
+        Book().depth(side)
+    with pytest.raises(EngineError, match="side"):
+        Book().best_price(side)
 
 
 def test_depth__levels__limits_how_many():
@@ -781,6 +798,6 @@ class AgainstReference(RuleBasedStateMachine):
 def test_engine__random_operations__agree_with_the_reference():
     run_state_machine_as_test(
         AgainstReference,
-        settings=settings(max_examples=300, stateful_step_count=50, deadline=None,
+        settings=settings(max_examples=EXAMPLES, stateful_step_count=50, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow]),
     )
