@@ -154,3 +154,7 @@ class _Reporter:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

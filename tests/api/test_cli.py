@@ -1,0 +1,45 @@
+"""`orrange serve` runs the API as an operator would start it; bad settings are one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.anvil import free_port
+
+
+def _env(settings) -> dict:
+    return {**os.environ, "ORRANGE_DATABASE_URL": settings.database_url, "ORRANGE_RPC_URL": settings.rpc_url,
+            "ORRANGE_DEPLOYMENTS_DIR": str(settings.deployments_dir), "ORRANGE_WS_URL": "off"}
+
+
+def test_serve__answers_then_stops_on_sigterm(settings):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-jobs"],
+                               env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read().decode()
+                assert time.monotonic() < deadline, "orrange serve did not answer"
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["chain_id"] == 31337
+        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_serve__no_deployment__one_line_and_exit_1(settings, tmp_path):
+    env = {**_env(settings), "ORRANGE_DEPLOYMENTS_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--no-jobs"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert "no deployment for chain 31337" in result.stderr and "Traceback" not in result.stderr
