@@ -15,6 +15,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from indexer.escrow import EIP712_DOMAIN_FIELDS
+
 ORDER_DOMAIN_NAME = "Orrange"
 ORDER_DOMAIN_VERSION = "1"
 ORDER_TYPE = (
@@ -22,6 +24,9 @@ ORDER_TYPE = (
     "string fiat,string[] paymentMethods,uint256 expiry,uint256 nonce)"
 )
 ORDER_TYPEHASH = keccak(text=ORDER_TYPE)
+ORDER_FIELDS = [
+    {"name": name, "type": kind} for kind, name in (field.split(" ") for field in ORDER_TYPE[6:-1].split(","))
+]
 _DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 PRICE_SCALE = 10**8
 """Prices are fiat per whole token, scaled by 10^8 (as Chainlink feeds are)."""
@@ -65,26 +70,7 @@ class Order:
     def typed_data(self, chain_id: int, escrow: str) -> dict:
         """The payload for `eth_signTypedData_v4`."""
         return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Order": [
-                    {"name": "maker", "type": "address"},
-                    {"name": "side", "type": "uint8"},
-                    {"name": "token", "type": "address"},
-                    {"name": "amount", "type": "uint256"},
-                    {"name": "minFill", "type": "uint256"},
-                    {"name": "price", "type": "uint256"},
-                    {"name": "fiat", "type": "string"},
-                    {"name": "paymentMethods", "type": "string[]"},
-                    {"name": "expiry", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                ],
-            },
+            "types": {"EIP712Domain": EIP712_DOMAIN_FIELDS, "Order": ORDER_FIELDS},
             "primaryType": "Order",
             "domain": {
                 "name": ORDER_DOMAIN_NAME,

@@ -22,7 +22,7 @@ ESCROW_DOMAIN_NAME = "Orrange Escrow"
 ESCROW_DOMAIN_VERSION = "1"
 
 
-_DOMAIN_FIELDS = [
+EIP712_DOMAIN_FIELDS = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
     {"name": "chainId", "type": "uint256"},
@@ -94,7 +94,7 @@ def action_typed_data(action: Action, trade_id: bytes, expiry: int, chain_id: in
     action = Action(action)
     return {
         "types": {
-            "EIP712Domain": _DOMAIN_FIELDS,
+            "EIP712Domain": EIP712_DOMAIN_FIELDS,
             action.value: [
                 {"name": "tradeId", "type": "bytes32"},
                 {"name": "expiry", "type": "uint256"},
@@ -122,7 +122,7 @@ def permit_typed_data(
     """The EIP-2612 `Permit` payload a seller signs for `lock_with_permit` (domain version "1")."""
     return {
         "types": {
-            "EIP712Domain": _DOMAIN_FIELDS,
+            "EIP712Domain": EIP712_DOMAIN_FIELDS,
             "Permit": [
                 {"name": "owner", "type": "address"},
                 {"name": "spender", "type": "address"},
