@@ -174,7 +174,20 @@ async def open_loop(request, connections: int, rate: float, seconds: float) -> t
             sent += 1
             planned += rng.expovariate(per_worker)
 
+    lags: list[float] = []
+
+    async def probe():  # how late this client's own event loop runs: latency the server is not to blame for
+        while time.perf_counter() < stop:
+            due = time.perf_counter() + 0.005
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - due)
+
+    prober = asyncio.create_task(probe())
     await asyncio.gather(*(worker(number) for number in range(connections)))
+    await prober
+    ms = [lag * 1000 for lag in lags]
+    print(f"  (the load generator's own event loop ran late by p50 {percentile(ms, .5):.1f} ms, "
+          f"p95 {percentile(ms, .95):.1f} ms during the next run)", flush=True)
     return len(latencies) / (time.perf_counter() - began), latencies, statuses
 
 

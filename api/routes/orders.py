@@ -45,7 +45,7 @@ def typed_data(terms: OrderTerms, platform: PlatformDep) -> dict:
 
 
 @router.post("", response_model=PlacedOut, status_code=201)
-def place(body: OrderIn, caller: CurrentTrader, platform: PlatformDep) -> PlacedOut:
+def place(body: OrderIn, caller: CurrentTrader, platform: PlatformDep) -> Response:
     """Submits a signed order: it first meets the best compatible orders of the other side
     (price-time priority, partial fills), then GTC/GTD rest what is left, IOC drops it, and FOK
     fills everything or nothing. Each fill is a trade."""
@@ -67,7 +67,9 @@ def place(body: OrderIn, caller: CurrentTrader, platform: PlatformDep) -> Placed
             lock_window=settings.lock_window, max_open_orders=settings.max_open_orders,
         )
     )
-    return PlacedOut(order=OrderOut.of(placed.order), trades=[TradeOut.of(trade) for trade in placed.trades])
+    placed_out = PlacedOut(order=OrderOut.of(placed.order), trades=[TradeOut.of(trade) for trade in placed.trades])
+    # Serialised here, once: FastAPI would validate the model against response_model again.
+    return Response(placed_out.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @router.get("", response_model=OrderPage)
