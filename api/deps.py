@@ -22,7 +22,7 @@ from api.db import writing
 from api.errors import Conflict, Unauthorized, Unavailable
 from api.hub import Hub
 from api.market import Market
-from api.notify import publish, record_webhooks
+from api.notify import BookCache, publish, record_webhooks
 from api.settings import ApiSettings
 from api.trading import Changes, LostRace
 
@@ -40,12 +40,12 @@ class Platform:
     market: Market
     gateway: ChainGateway
     hub: Hub
-    book_cache: dict = field(default_factory=dict)  # (token, fiat, depth) -> (expires, JSON body)
     # SQLite has one writer at a time; threads of this process queue here, in order, rather than
     # in SQLite's busy handler, which sleeps up to 100 ms between tries.
     _write_turn: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
+        self.books = BookCache(self.engine)
         if self.engine.dialect.name != "sqlite":
             self._write_turn = contextlib.nullcontext()
 
@@ -77,8 +77,7 @@ class Platform:
                     raise Unavailable("the database is too busy right now; try again") from None
                 time.sleep(0.01 * attempt)
                 continue
-            for key in [key for key in self.book_cache if key[:2] in changes.books]:
-                self.book_cache.pop(key, None)
+            self.books.invalidate(changes.books)
             publish(self.hub, changes)
             return result
         raise Conflict("the request kept losing races with others; try again")

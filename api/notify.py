@@ -4,9 +4,12 @@ that committed), and live updates published once it has committed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+
+from starlette.concurrency import run_in_threadpool
 
 from sqlmodel import Session, or_, select
 
@@ -70,3 +73,53 @@ def publish(hub: Hub, changes: Changes) -> None:
         event = trade_event(trade)
         for party in {trade.seller, trade.buyer}:
             hub.publish(trades_channel(party), event)
+
+
+class BookCache:
+    """Order books as JSON, for the book endpoint and WebSocket snapshots.
+
+    An entry is fresh for `ttl` seconds; this process's own changes drop it at once (other
+    replicas' changes show when it ages out). One load per book at a time: requests that find
+    no entry wait for the load in flight, and an entry past its age is still served while one
+    request's load replaces it, so an expiring book never sends every reader to the database.
+    """
+
+    def __init__(self, engine, ttl: float = 1.0, max_entries: int = 1024):
+        self.engine, self.ttl, self.max_entries = engine, ttl, max_entries
+        self._entries: dict[tuple, tuple[float, bytes]] = {}  # (token, fiat, depth) -> (fresh until, body)
+        self._loads: dict[tuple, asyncio.Future] = {}
+
+    async def get(self, token: str, fiat: str, depth: int) -> bytes:
+        key = (token, fiat, depth)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        load = self._loads.get(key)
+        if load is None:
+            load = self._loads[key] = asyncio.ensure_future(self._load(key))
+        if entry is not None:
+            return entry[1]  # stale by less than a load: the load in flight replaces it
+        return await asyncio.shield(load)
+
+    def invalidate(self, books: set[tuple[str, str]]) -> None:
+        """Drops the entries (and forgets loads in flight) of `books`; safe from any thread."""
+        for key in [key for key in list(self._entries) if key[:2] in books]:
+            self._entries.pop(key, None)
+        for key in [key for key in list(self._loads) if key[:2] in books]:
+            self._loads.pop(key, None)
+
+    async def _load(self, key: tuple) -> bytes:
+        try:
+            body = await run_in_threadpool(self._read, key)
+            if self._loads.get(key) is asyncio.current_task():  # not invalidated while it ran
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[key] = (time.monotonic() + self.ttl, body)
+            return body
+        finally:
+            if self._loads.get(key) is asyncio.current_task():
+                del self._loads[key]
+
+    def _read(self, key: tuple) -> bytes:
+        with Session(self.engine) as session:
+            return json.dumps(book(session, *key), separators=(",", ":")).encode()

@@ -16,7 +16,6 @@ from api.deps import PlatformDep
 from api.errors import ApiError
 from api.hub import Subscriber, book_channel, trades_channel
 from api.market import FIAT_DECIMALS
-from api.routes.orders import cached_book
 from indexer.models import IndexerState
 
 router = APIRouter(tags=["live"])
@@ -69,7 +68,7 @@ async def live(websocket: WebSocket) -> None:
                 await _send(websocket, {"type": "subscribed", "channel": channel})
                 if channel.startswith("book:"):
                     _, token, fiat = channel.split(":")
-                    book = await cached_book(platform, token, fiat)
+                    book = await platform.books.get(token, fiat, 50)
                     await websocket.send_text(f'{{"type":"book","channel":"{channel}",' + book[1:].decode())
             else:
                 hub.unsubscribe(subscriber, channel)

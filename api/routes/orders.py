@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path, Query, Response
-from starlette.concurrency import run_in_threadpool
 from sqlmodel import select
 
 from api import trading
@@ -21,12 +19,9 @@ from api.schemas import (
 )
 from api.signing import Order as SignedOrder
 from api.signing import Side, recover_signer
-from api.notify import book as book_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 book_router = APIRouter(prefix="/book", tags=["book"])
-BOOK_CACHE_SECONDS = 1.0
-BOOK_CACHE_ENTRIES = 1024
 OrderHash = Annotated[Hex32, Path(description="the order's EIP-712 hash")]
 
 
@@ -150,22 +145,6 @@ async def order_book(
 ) -> Response:
     """The open ads of a token and fiat: sell ads lowest price first, buy ads highest first, then
     oldest. Served from a cache that this process's own changes clear at once; changes made by
-    other replicas show within `BOOK_CACHE_SECONDS`."""
-    return Response(await cached_book(platform, to_checksum_address(token), fiat, depth), media_type="application/json")
-
-
-async def cached_book(platform, token: str, fiat: str, depth: int = 50) -> bytes:
-    """The book as JSON, from the cache while it is fresh (the WebSocket's snapshots use it too)."""
-    key = (token, fiat, depth)
-    cached = platform.book_cache.get(key)
-    if cached is None or cached[0] <= time.monotonic():
-        body = await run_in_threadpool(_book_body, platform, key)
-        if len(platform.book_cache) >= BOOK_CACHE_ENTRIES:
-            platform.book_cache.clear()
-        cached = platform.book_cache[key] = (time.monotonic() + BOOK_CACHE_SECONDS, body)
-    return cached[1]
-
-
-def _book_body(platform, key: tuple[str, str, int]) -> bytes:
-    with platform.read() as session:
-        return json.dumps(book_of(session, *key), separators=(",", ":")).encode()
+    other replicas show within a second."""
+    body = await platform.books.get(to_checksum_address(token), fiat, depth)
+    return Response(body, media_type="application/json")

@@ -189,3 +189,26 @@ def test_list__filters_and_pages(client, platform, traders, logged, tusd):
     third = client.get("/orders", params={"limit": 2, "cursor": second["next_cursor"]}).json()
     assert [o["nonce"] for o in first["orders"] + second["orders"] + third["orders"]] == ["4", "3", "2", "1", "0"]
     assert third["next_cursor"] is None
+
+
+def test_book__cached_yet_this_servers_changes_show_at_once(client, platform, traders, logged, tusd):
+    params = {"token": tusd, "fiat": "EUR"}
+    assert client.get("/book", params=params).json()["asks"] == []
+    order_hash = place(client, platform, traders[0], logged[0], make_order(traders[0], tusd)).json()["order"]["hash"]
+    assert [ask["hash"] for ask in client.get("/book", params=params).json()["asks"]] == [order_hash]
+    client.delete(f"/orders/{order_hash}", headers=logged[0])
+    assert client.get("/book", params=params).json()["asks"] == []
+
+
+def test_book_cache__concurrent_readers_share_one_load(platform, tusd):
+    import asyncio
+
+    loads = []
+    read = platform.books._read
+    platform.books._read = lambda key: loads.append(key) or read(key)
+
+    async def readers():
+        return await asyncio.gather(*(platform.books.get(tusd, "EUR", 50) for _ in range(20)))
+
+    bodies = asyncio.run(readers())
+    assert len(set(bodies)) == 1 and len(loads) == 1
