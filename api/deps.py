@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from sqlmodel import Session
 from api import auth
 from api.chain import ChainGateway
 from api.db import writing
-from api.errors import Conflict, Unauthorized, Unavailable
+from api.errors import Unauthorized, Unavailable
 from api.hub import Hub
 from api.market import Market
 from api.notify import BookCache, publish, record_webhooks
@@ -40,14 +41,14 @@ class Platform:
     market: Market
     gateway: ChainGateway
     hub: Hub
-    # SQLite has one writer at a time; threads of this process queue here, in order, rather than
-    # in SQLite's busy handler, which sleeps up to 100 ms between tries.
-    _write_turn: threading.Lock = field(default_factory=threading.Lock)
+    books: BookCache = field(init=False)
+    _write_turn: contextlib.AbstractContextManager = field(init=False)
 
     def __post_init__(self):
         self.books = BookCache(self.engine)
-        if self.engine.dialect.name != "sqlite":
-            self._write_turn = contextlib.nullcontext()
+        # SQLite has one writer at a time; threads of this process queue here, in order, rather
+        # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
+        self._write_turn = threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -60,7 +61,7 @@ class Platform:
     def write(self, work: Callable[[Session, Changes], T]) -> T:
         """Runs `work` in one write transaction, retried when it lost a race for a row; once it
         commits, its live updates go out (its webhook deliveries were queued inside it)."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+        for attempt in itertools.count(1):
             changes = Changes()
             try:
                 with self._write_turn, writing(self.engine) as session:
@@ -80,11 +81,10 @@ class Platform:
             self.books.invalidate(changes.books)
             publish(self.hub, changes)
             return result
-        raise Conflict("the request kept losing races with others; try again")
 
 
 async def get_platform(request: Request) -> Platform:
-    # Async, like get_session: FastAPI runs a sync dependency in its thread pool, a hop per request.
+    # Async: FastAPI runs a sync dependency in its thread pool, a hop per request.
     return request.app.state.platform
 
 

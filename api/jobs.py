@@ -36,8 +36,7 @@ def follow_escrows(platform) -> int:
     def work(session: Session, changes: Changes) -> int:
         rows = session.exec(
             select(Trade, Escrow)
-            .join(Escrow, and_(Escrow.chain_id == market.chain_id, Escrow.contract == market.escrow,
-                               Escrow.trade_id == Trade.trade_id), isouter=True)
+            .join(Escrow, _its_escrow(market), isouter=True)
             .where(col(Trade.status).in_(_FOLLOWED)
                    | (col(Trade.status).in_(["EXPIRED", "CANCELLED"]) & (Trade.flag == None)  # noqa: E711
                       & (Trade.updated_at > now - LATE_LOCK_WATCH)))
@@ -78,8 +77,7 @@ def expire_trades(platform) -> int:
             return 0
         due = session.exec(
             select(Trade)
-            .join(Escrow, and_(Escrow.chain_id == market.chain_id, Escrow.contract == market.escrow,
-                               Escrow.trade_id == Trade.trade_id), isouter=True)
+            .join(Escrow, _its_escrow(market), isouter=True)
             .where(Trade.status == TradeStatus.AWAITING_LOCK, Trade.lock_deadline <= indexed_time,
                    Escrow.trade_id == None)  # noqa: E711
             .with_for_update(of=Trade)
@@ -132,6 +130,11 @@ def deliver_webhooks(platform, batch: int = 100) -> int:
         if error is not None:
             log.info("webhook %s delivery %s failed (attempt %d): %s", delivery.webhook_id, delivery.id, attempts, error)
     return sent
+
+
+def _its_escrow(market):
+    """The join of a trade to the escrow the indexer mirrors under its id."""
+    return and_(Escrow.chain_id == market.chain_id, Escrow.contract == market.escrow, Escrow.trade_id == Trade.trade_id)
 
 
 def sign_webhook(secret: str, timestamp: str, body: str) -> str:
