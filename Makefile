@@ -4,7 +4,7 @@ VENV := .venv
 # Ape finds vyper on PATH and ape-foundry finds anvil there.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install test bench compile clean
+.PHONY: install up test bench compile clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -20,6 +20,9 @@ node_modules/.installed: package.json package-lock.json
 
 compile: install
 	ape compile
+
+up: install
+	orrange up
 
 test: install
 	pytest

@@ -108,6 +108,79 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="info", ws_ping_interval=20)
 
 
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    chain_port: Annotated[int, typer.Option(help="Port of the local chain (anvil).")] = 8545,
+    block_time: Annotated[int, typer.Option(min=0, help="Seconds between blocks (0: a block per transaction).")] = 1,
+    database_url: Annotated[str, typer.Option(help="Where the platform keeps its state.")] = "sqlite:///orrange-dev.db",
+) -> None:
+    """Run the whole platform on a local chain: anvil, the escrow and a test stablecoin deployed,
+    the indexer and the API (with its jobs and relayer). Ctrl-C stops everything."""
+    import tempfile
+    from pathlib import Path
+
+    import uvicorn
+    from eth_account import Account
+
+    from api import devnet
+    from api.app import create_app
+    from api.settings import ApiSettings
+    from indexer.db import make_engine
+    from indexer.service import Indexer
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)])
+    started = time.monotonic()
+    chain_url = f"http://127.0.0.1:{chain_port}"
+    if database_url.startswith("sqlite:///"):  # a fresh chain needs a fresh database
+        for suffix in ("", "-wal", "-shm"):
+            Path(database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    deployments = Path(tempfile.mkdtemp(prefix="orrange-up-"))
+    stop = threading.Event()
+    anvil = None
+    try:
+        console.print(f"starting anvil on {chain_url} ...")
+        anvil = devnet.start_anvil(chain_port)
+        console.print("deploying the escrow and tUSD (ape run deploy) ...")
+        devnet.deploy(chain_url, deployments)
+        devnet.mine_every(chain_url, block_time)
+        settings = ApiSettings(
+            database_url=database_url, rpc_url=chain_url, deployments_dir=deployments, confirmations=2,
+            siwe_domain=f"localhost:{port}", siwe_uri=f"http://localhost:{port}", relayer_key=devnet.RELAYER_KEY,
+        )
+        application = create_app(settings)  # creates the tables, the indexer's too
+        indexer = Indexer(settings, make_engine(database_url))
+        indexing = threading.Thread(target=indexer.run, args=(stop,), name="indexer", daemon=True)
+        indexing.start()
+    except OrrangeError as error:
+        stop.set()
+        if anvil is not None:
+            anvil.terminate()
+        raise _fail(str(error)) from None
+
+    market = application.state.platform.market
+    console.print(f"\n[bold]Orrange is up[/bold] in {time.monotonic() - started:.0f} s", highlight=False)
+    console.print(f"  API       http://127.0.0.1:{port}  (docs: http://127.0.0.1:{port}/docs)", highlight=False)
+    console.print(f"  chain     {chain_url}  (chain id {market.chain_id})", highlight=False)
+    console.print(f"  escrow    {market.escrow}", highlight=False)
+    for token in market.tokens.values():
+        console.print(f"  token     {token.symbol:<5} {token.address}  ({token.decimals} decimals)", highlight=False)
+    console.print(f"  database  {database_url}", highlight=False)
+    console.print("  traders (10,000 ETH and 100,000 tUSD each; anvil's public test keys, local use only):", soft_wrap=True)
+    for key in devnet.TRADER_KEYS:
+        console.print(f"    {Account.from_key(key).address}  {key}", highlight=False, soft_wrap=True)
+    console.print("Ctrl-C stops everything.\n")
+    try:
+        uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        stop.set()
+        indexing.join(timeout=10)
+        anvil.terminate()
+        anvil.wait(timeout=10)
+        console.print("stopped: API, indexer and anvil")
+
+
 class _Reporter:
     """A progress bar while backfilling, then a status line at most every few seconds."""
 

@@ -44,7 +44,9 @@ def migrate(engine: Engine) -> None:
     indexer_db.migrate(engine)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    # Immediate on SQLite: a deferred transaction that reads, then writes, fails at once when a
+    # running indexer wrote in between.
+    with engine.execution_options(sqlite_immediate=True).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -43,3 +43,34 @@ def test_serve__no_deployment__one_line_and_exit_1(settings, tmp_path):
                             text=True, timeout=60)
     assert result.returncode == 1
     assert "no deployment for chain 31337" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_up__platform_healthy_then_ctrl_c_leaves_nothing_behind(tmp_path):
+    api_port, chain_port = free_port(), free_port()
+    command = [sys.executable, "-m", "api.cli", "up", "--port", str(api_port), "--chain-port", str(chain_port),
+               "--database-url", f"sqlite:///{tmp_path / 'dev.db'}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).json()
+                if health["indexed_block"]:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "orrange up did not become healthy"
+            time.sleep(0.5)
+        book = httpx.get(f"http://127.0.0.1:{api_port}/book", params={"token": "0x" + "0" * 40, "fiat": "EUR"})
+        assert book.status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Orrange is up" in output and "stopped: API, indexer and anvil" in output
+    try:
+        httpx.post(f"http://127.0.0.1:{chain_port}", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=2)
+        raise AssertionError("anvil is still running")
+    except httpx.TransportError:
+        pass
