@@ -94,9 +94,11 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 _bearer = HTTPBearer(auto_error=False, description="the access token from /auth/login")
 
 
-def get_caller(
+async def get_caller(
     platform: PlatformDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> auth.Caller:
+    """Async, to spare a thread hop per request: it reads the database only when this process
+    has not checked the session for a few seconds (`auth.LIVE_SESSION_SECONDS`), briefly."""
     if credentials is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>' from /auth/login")
     with platform.read() as session:  # its own, short: a write route then holds one connection only
