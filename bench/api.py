@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -40,12 +39,9 @@ from eth_account.messages import encode_defunct
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.signing import Order, Side  # noqa: E402
-from indexer.deployment import DeployedToken  # noqa: E402
-from indexer.escrow import ETH  # noqa: E402
 from tests.anvil import anvil, free_port  # noqa: E402
-from tests.api.conftest import siwe_message  # noqa: E402
+from tests.api.conftest import deploy_trading_world, siwe_message  # noqa: E402
 from tests.chain import Chain  # noqa: E402
-from tests.indexer.world import deploy_world  # noqa: E402
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DOMAIN, URI = "bench.orrange.test", "https://bench.orrange.test/login"
@@ -315,9 +311,7 @@ def main() -> int:
     args = parser.parse_args()
     with anvil("--accounts", "12") as rpc_url, tempfile.TemporaryDirectory() as directory:
         chain = Chain(rpc_url)
-        world = deploy_world(chain, project, Path(directory) / "deployments")
-        world.deployment = replace(world.deployment, tokens=[*world.deployment.tokens, DeployedToken("ETH", ETH, 18, 10**30)])
-        world.deployment.save(world.deployment_dir)
+        world = deploy_trading_world(chain, project, Path(directory) / "deployments")
         for kind in args.db.split(","):
             print(f"\n{kind}", flush=True)
             if kind == "sqlite":

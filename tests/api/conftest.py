@@ -36,13 +36,18 @@ def chain():
         yield Chain(url)
 
 
-@pytest.fixture(scope="module")
-def world(chain, project, tmp_path_factory):
-    world = deploy_world(chain, project, tmp_path_factory.mktemp("deployments"))
+def deploy_trading_world(chain, project, directory):
+    """The indexer tests' world, with ETH among the tokens the API trades."""
+    world = deploy_world(chain, project, directory)
     ether = DeployedToken("ETH", ETH, 18, 10**30)
     world.deployment = replace(world.deployment, tokens=[*world.deployment.tokens, ether])
     world.deployment.save(world.deployment_dir)
     return world
+
+
+@pytest.fixture(scope="module")
+def world(chain, project, tmp_path_factory):
+    return deploy_trading_world(chain, project, tmp_path_factory.mktemp("deployments"))
 
 
 @pytest.fixture

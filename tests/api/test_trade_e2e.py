@@ -7,9 +7,8 @@ from eth_account import Account
 from api import jobs
 from indexer.escrow import Status
 from tests.anvil import anvil
-from tests.api.conftest import bearer, make_order, order_body, sign_in
+from tests.api.conftest import bearer, deploy_trading_world, make_order, order_body, sign_in
 from tests.chain import Chain
-from tests.indexer.world import deploy_world
 
 UNIT = 10**6
 RELAY_EXPIRY = 6 * 86400  # the chain's clock runs ahead of the wall's in these tests
@@ -23,15 +22,7 @@ def chain():
 
 @pytest.fixture
 def world(chain, project, tmp_path):
-    from dataclasses import replace
-
-    from indexer.deployment import DeployedToken
-    from indexer.escrow import ETH
-
-    world = deploy_world(chain, project, tmp_path / "deployments")
-    world.deployment = replace(world.deployment, tokens=[*world.deployment.tokens, DeployedToken("ETH", ETH, 18, 10**30)])
-    world.deployment.save(world.deployment_dir)
-    return world
+    return deploy_trading_world(chain, project, tmp_path / "deployments")
 
 
 class Desk:
