@@ -4,7 +4,7 @@ VENV := .venv
 # Ape finds vyper on PATH and ape-foundry finds anvil there.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test bench compile clean
+.PHONY: install up demo test bench compile clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -23,6 +23,9 @@ compile: install
 
 up: install
 	orrange up
+
+demo: install
+	orrange demo
 
 test: install
 	pytest

@@ -181,6 +181,23 @@ def up(
         console.print("stopped: API, indexer and anvil")
 
 
+@app.command()
+def demo(
+    api_url: Annotated[str, typer.Option(help="The API of a platform started by `orrange up`.")] = "http://127.0.0.1:8000",
+    rpc_url: Annotated[str, typer.Option(help="Its chain.")] = "http://127.0.0.1:8545",
+) -> None:
+    """Run one whole trade against `orrange up`: ad, take, lock, mark paid and release (relayed)."""
+    from api.demo import run
+
+    try:
+        trade = run(api_url, rpc_url, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    except OrrangeError as error:
+        raise _fail(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - nothing listening, most likely: one line
+        raise _fail(f"the demo could not reach the platform at {api_url} ({error}); is `orrange up` running?") from None
+    console.print(f"[bold]done[/bold]: trade {trade['trade_id']} {trade['status']}", highlight=False)
+
+
 class _Reporter:
     """A progress bar while backfilling, then a status line at most every few seconds."""
 

@@ -141,6 +141,21 @@ def health(platform: PlatformDep) -> dict:
         }
 
 
+@router.get("/market")
+async def market(platform: PlatformDep) -> dict:
+    """What is traded here: the chain, the escrow (the orders' EIP-712 verifying contract), the
+    tokens it accepts (with their decimals and the largest escrow of each), and the fiat
+    currencies with their decimals."""
+    market = platform.market
+    return {
+        "chain_id": market.chain_id,
+        "escrow": market.escrow,
+        "tokens": [{"symbol": t.symbol, "address": t.address, "decimals": t.decimals, "cap": str(t.cap)}
+                   for t in market.tokens.values()],
+        "fiats": FIAT_DECIMALS,
+    }
+
+
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics() -> PlainTextResponse:
     """Prometheus metrics of this process."""

@@ -8,6 +8,7 @@ import time
 
 import httpx
 
+from api import demo
 from tests.anvil import free_port
 
 
@@ -45,7 +46,7 @@ def test_serve__no_deployment__one_line_and_exit_1(settings, tmp_path):
     assert "no deployment for chain 31337" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_up__platform_healthy_then_ctrl_c_leaves_nothing_behind(tmp_path):
+def test_up__a_whole_trade_runs_through_it_then_ctrl_c_leaves_nothing_behind(tmp_path):
     api_port, chain_port = free_port(), free_port()
     command = [sys.executable, "-m", "api.cli", "up", "--port", str(api_port), "--chain-port", str(chain_port),
                "--database-url", f"sqlite:///{tmp_path / 'dev.db'}"]
@@ -62,8 +63,10 @@ def test_up__platform_healthy_then_ctrl_c_leaves_nothing_behind(tmp_path):
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "orrange up did not become healthy"
             time.sleep(0.5)
-        book = httpx.get(f"http://127.0.0.1:{api_port}/book", params={"token": "0x" + "0" * 40, "fiat": "EUR"})
-        assert book.status_code == 200
+        steps = []
+        trade = demo.run(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{chain_port}", say=steps.append)
+        assert trade["status"] == "RELEASED" and trade["flag"] is None
+        assert any("seller locks the escrow: tx 0x" in step for step in steps)
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
@@ -74,3 +77,10 @@ def test_up__platform_healthy_then_ctrl_c_leaves_nothing_behind(tmp_path):
         raise AssertionError("anvil is still running")
     except httpx.TransportError:
         pass
+
+
+def test_demo__no_platform__one_line_and_exit_1():
+    result = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--api-url", f"http://127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "is `orrange up` running?" in result.stderr and "Traceback" not in result.stderr

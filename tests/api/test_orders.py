@@ -212,3 +212,11 @@ def test_book_cache__concurrent_readers_share_one_load(platform, tusd):
 
     bodies = asyncio.run(readers())
     assert len(set(bodies)) == 1 and len(loads) == 1
+
+
+def test_market__names_chain_escrow_tokens_and_fiats(client, platform, tusd):
+    market = client.get("/market").json()
+    assert (market["chain_id"], market["escrow"]) == (31337, platform.market.escrow)
+    assert {(t["symbol"], t["address"], t["decimals"]) for t in market["tokens"]} == {
+        ("tUSD", tusd, 6), ("ETH", "0x" + "0" * 40, 18)}
+    assert market["fiats"]["EUR"] == 2 and market["fiats"]["JPY"] == 0

@@ -1,0 +1,137 @@
+"""`orrange demo`: one whole trade against a running platform (`orrange up`), the way two
+traders' wallets would do it, each step printed with its transaction and the trade's state.
+
+The seller posts an ad for 250 tUSD at 0.92 EUR, the buyer takes 100 of it, the seller locks the
+escrow from their wallet, the buyer marks it paid and the seller releases it, both gasless
+(signed EIP-712 messages the platform's relayer submits)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from api.devnet import TRADER_KEYS
+from api.signing import Order, Side
+from indexer.errors import OrrangeError
+
+
+class DemoError(OrrangeError):
+    """The platform refused a step or did not get there in time."""
+
+
+class Wallet:
+    """A trader's wallet: signs logins, orders and transactions with its key."""
+
+    def __init__(self, key: str, api: httpx.Client, rpc_url: str):
+        self.account = Account.from_key(key)
+        self.api, self.rpc_url = api, rpc_url
+        self.headers: dict = {}
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def sign_in(self) -> None:
+        nonce = _ok(self.api.post("/auth/nonce"))
+        message = "\n".join([
+            f"{nonce['domain']} wants you to sign in with your Ethereum account:", self.address, "",
+            "Orrange demo.", "", f"URI: {nonce['uri']}", "Version: 1", f"Chain ID: {nonce['chain_id']}",
+            f"Nonce: {nonce['nonce']}", f"Issued At: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+        ])
+        signature = self.account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
+        tokens = _ok(self.api.post("/auth/login", json={"message": message, "signature": signature}))
+        self.headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def send(self, tx: dict) -> str:
+        """Signs and sends an unsigned transaction the API returned; waits for its receipt."""
+        call = {"from": tx["from"], "to": tx["to"], "data": tx["data"], "value": hex(int(tx["value"]))}
+        signed = self.account.sign_transaction({
+            "to": tx["to"], "data": tx["data"], "value": int(tx["value"]), "chainId": tx["chain_id"],
+            "nonce": int(self._rpc("eth_getTransactionCount", [self.address, "pending"]), 16),
+            "gas": int(self._rpc("eth_estimateGas", [call]), 16) * 5 // 4,
+            "gasPrice": int(self._rpc("eth_gasPrice"), 16),
+        })
+        tx_hash = self._rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+        _wait(lambda: self._rpc("eth_getTransactionReceipt", [tx_hash]), f"transaction {tx_hash} to be mined")
+        return tx_hash
+
+    def relay(self, trade_id: str, action: str) -> str:
+        payload = _ok(self.api.get(f"/trades/{trade_id}/payload/{action}", headers=self.headers))
+        signature = Account.sign_typed_data(self.account.key, full_message=payload["typed_data"]).signature.to_0x_hex()
+        body = {"expiry": str(payload["expiry"]), "signature": signature}
+        return _ok(self.api.post(f"/trades/{trade_id}/relay/{action}", json=body, headers=self.headers))["tx_hash"]
+
+    def _rpc(self, method: str, params: list | None = None):
+        reply = httpx.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []},
+                           timeout=30).json()
+        if "error" in reply:
+            raise DemoError(f"{method}: {reply['error'].get('message')}")
+        return reply["result"]
+
+
+def run(api_url: str, rpc_url: str, say: Callable[[str], None] = print, timeout: float = 60.0) -> dict:
+    """Runs the trade; returns it as the API shows it at the end (RELEASED)."""
+    with httpx.Client(base_url=api_url, timeout=30) as api:
+        market = _ok(api.get("/market"))
+        tokens = {token["symbol"]: token for token in market["tokens"]}
+        if "tUSD" not in tokens:
+            raise DemoError("the platform trades no tUSD: start it with `orrange up`")
+        seller, buyer = Wallet(TRADER_KEYS[0], api, rpc_url), Wallet(TRADER_KEYS[1], api, rpc_url)
+        for wallet in (seller, buyer):
+            wallet.sign_in()
+        say(f"signed in (SIWE): seller {seller.address}, buyer {buyer.address}")
+
+        token = tokens["tUSD"]["address"]
+        order = Order(seller.address, Side.SELL, token, 250 * 10**6, 10 * 10**6, 92_000_000, "EUR", ("SEPA",),
+                      int(time.time()) + 3600, time.time_ns())
+        signature = Account.sign_typed_data(
+            seller.account.key, full_message=order.typed_data(market["chain_id"], market["escrow"])
+        ).signature.to_0x_hex()
+        terms = {"maker": order.maker, "side": 1, "token": token, "amount": str(order.amount),
+                 "min_fill": str(order.min_fill), "price": str(order.price), "fiat": "EUR",
+                 "payment_methods": ["SEPA"], "expiry": str(order.expiry), "nonce": str(order.nonce)}
+        ad = _ok(api.post("/orders", json={"order": terms, "signature": signature}, headers=seller.headers))["order"]
+        say(f"seller's ad {ad['hash']}: 250 tUSD at 0.92 EUR, SEPA")
+
+        trade = _ok(api.post(f"/orders/{ad['hash']}/take", json={"amount": str(100 * 10**6)}, headers=buyer.headers))
+        trade_id = trade["trade_id"]
+        say(f"buyer takes 100 tUSD: trade {trade_id}, {trade['fiat_amount']} EUR to pay, {trade['status']}")
+
+        txs = _ok(api.get(f"/trades/{trade_id}/lock-tx", headers=seller.headers))
+        say(f"seller approves: tx {seller.send(txs['approve'])}")
+        say(f"seller locks the escrow: tx {seller.send(txs['lock'])}")
+        _until(api, buyer, trade_id, "LOCKED", say, timeout)
+
+        say("buyer pays 92.00 EUR by SEPA, outside the chain, then marks it paid (gasless)")
+        say(f"relayer submits mark_paid_by_sig: tx {buyer.relay(trade_id, 'mark_paid')}")
+        _until(api, buyer, trade_id, "PAID", say, timeout)
+
+        say(f"seller sees the money arrive and releases (gasless): tx {seller.relay(trade_id, 'release')}")
+        return _until(api, buyer, trade_id, "RELEASED", say, timeout)
+
+
+def _until(api: httpx.Client, wallet: Wallet, trade_id: str, status: str, say, timeout: float) -> dict:
+    trade = _wait(lambda: (t := _ok(api.get(f"/trades/{trade_id}", headers=wallet.headers)))["status"] == status and t,
+                  f"the trade to be {status}", timeout)
+    say(f"  trade {status} (as the indexer read it from the chain)")
+    return trade
+
+
+def _wait(check: Callable, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise DemoError(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.25)
+    return result
+
+
+def _ok(response: httpx.Response):
+    if response.status_code >= 400:
+        raise DemoError(f"{response.request.method} {response.request.url.path}: {response.status_code} "
+                        f"{response.json().get('detail', response.text) if response.content else ''}")
+    return response.json()
