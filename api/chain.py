@@ -14,7 +14,7 @@ from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from api.errors import BadRequest, Unavailable
 from indexer.errors import RpcError
-from indexer.escrow import DEAL_ABI_TYPE, ETH, Action, Deal
+from indexer.escrow import DEAL_ABI_TYPE, Action, Deal
 from indexer.rpc import RpcClient
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,3 @@ def _revert_reason(error: RpcError) -> str:
         return reason.split(" (code")[0] or "reverted without a reason"
     return text
 
-
-def is_eth(token: str) -> bool:
-    return token == ETH

@@ -125,7 +125,3 @@ def cancel(current: TradeStatus) -> TradeStatus:
         )
     return TradeStatus.CANCELLED
 
-
-def returns_amount(old: TradeStatus, new: TradeStatus) -> bool:
-    """Whether moving old -> new gives the trade's amount back to its order."""
-    return old not in _OFF_CHAIN_ENDINGS and new in _OFF_CHAIN_ENDINGS

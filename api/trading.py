@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from eth_utils import to_checksum_address
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -356,9 +355,3 @@ def _shared_method(resting: Order, incoming: SignedOrder) -> str:
     offered = set(incoming.payment_methods)
     return next(method for method in json.loads(resting.payment_methods) if method in offered)
 
-
-def checksum(address: str, what: str) -> str:
-    try:
-        return to_checksum_address(address)
-    except ValueError:
-        raise BadRequest(f"{what} {address!r} is not an address") from None

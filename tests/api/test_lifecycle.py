@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.lifecycle import Mirrored, Terms, TradeStatus, TransitionError, cancel, expire, follow_escrow, returns_amount
+from api.lifecycle import Mirrored, Terms, TradeStatus, TransitionError, cancel, expire, follow_escrow
 
 SELLER, BUYER, OTHER = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
 TOKEN = "0x" + "4" * 40
@@ -69,13 +69,6 @@ def test_cancel__only_before_lock():
         if status is not TradeStatus.AWAITING_LOCK:
             with pytest.raises(TransitionError, match="is " + status):
                 cancel(status)
-
-
-def test_returns_amount__only_when_ending_off_chain():
-    assert returns_amount(TradeStatus.AWAITING_LOCK, TradeStatus.EXPIRED)
-    assert returns_amount(TradeStatus.AWAITING_LOCK, TradeStatus.CANCELLED)
-    assert not returns_amount(TradeStatus.EXPIRED, TradeStatus.EXPIRED)
-    assert not returns_amount(TradeStatus.LOCKED, TradeStatus.RELEASED)
 
 
 def test_final_states():
