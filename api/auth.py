@@ -49,6 +49,21 @@ class Caller:
     session_id: str
 
 
+def login_message(
+    address: str, nonce: str, *, domain: str, uri: str, chain_id: int, statement: str = "Sign in to Orrange.",
+    expires: str | None = None,
+) -> str:
+    """The EIP-4361 message a wallet signs to log in here (for clients: the CLI's demo, the tests)."""
+    lines = [
+        f"{domain} wants you to sign in with your Ethereum account:", address, "", statement, "", f"URI: {uri}",
+        "Version: 1", f"Chain ID: {chain_id}", f"Nonce: {nonce}",
+        f"Issued At: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+    ]
+    if expires:
+        lines.append(f"Expiration Time: {expires}")
+    return "\n".join(lines)
+
+
 def issue_nonce(session: Session, settings: ApiSettings, now: int | None = None) -> LoginNonce:
     now = int(time.time()) if now is None else now
     session.exec(delete(LoginNonce).where(LoginNonce.expires_at <= now))  # keep the table small

@@ -45,6 +45,18 @@ def deal_call(function: str, trade_id: bytes, deal: Deal, *extra: tuple[str, obj
     return encode_call(f"{function}({','.join(types)})", types, [trade_id, tuple(deal), *(v for _, v in extra)])
 
 
+def send_transaction(rpc: RpcClient, account, call: dict, gas: int) -> str:
+    """Signs `call` ({from, to, data, value}) with `account` at the node's gas price and next
+    nonce, with a quarter more gas than `gas` (an estimate), sends it; returns its hash."""
+    signed = account.sign_transaction({
+        "to": call["to"], "data": call["data"], "value": int(call.get("value", "0x0"), 16), "gas": gas * 5 // 4,
+        "gasPrice": int(rpc.request("eth_gasPrice"), 16),
+        "nonce": int(rpc.request("eth_getTransactionCount", [account.address, "pending"]), 16),
+        "chainId": int(rpc.request("eth_chainId"), 16),
+    })
+    return rpc.request("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+
+
 class ChainGateway:
     def __init__(self, rpc_url: str, escrow: str, relayer_key: str | None = None, timeout: float = 10.0):
         self.rpc = RpcClient(rpc_url, timeout=timeout, max_attempts=3)
@@ -78,14 +90,7 @@ class ChainGateway:
             raise BadRequest(f"the escrow would refuse this relay: {_revert_reason(error)}") from None
         with self._relay_lock:
             try:
-                nonce = int(self.rpc.request("eth_getTransactionCount", [self.relayer.address, "pending"]), 16)
-                gas_price = int(self.rpc.request("eth_gasPrice"), 16)
-                chain_id = int(self.rpc.request("eth_chainId"), 16)
-                signed = self.relayer.sign_transaction(
-                    {**call, "gas": gas * 5 // 4, "gasPrice": gas_price, "nonce": nonce, "chainId": chain_id,
-                     "value": 0}
-                )
-                tx_hash = self.rpc.request("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+                tx_hash = send_transaction(self.rpc, self.relayer, call, gas)
             except RpcError as error:
                 log.warning("relay of %s for %s failed: %s", action, trade_id.hex(), error)
                 raise Unavailable(f"the relayer could not submit the transaction: {error}") from None

@@ -14,9 +14,12 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from api.auth import login_message
+from api.chain import send_transaction
 from api.devnet import TRADER_KEYS
 from api.signing import Order, Side
 from indexer.errors import OrrangeError
+from indexer.rpc import RpcClient
 
 
 class DemoError(OrrangeError):
@@ -28,7 +31,7 @@ class Wallet:
 
     def __init__(self, key: str, api: httpx.Client, rpc_url: str):
         self.account = Account.from_key(key)
-        self.api, self.rpc_url = api, rpc_url
+        self.api, self.rpc = api, RpcClient(rpc_url, max_attempts=3)
         self.headers: dict = {}
 
     @property
@@ -37,11 +40,8 @@ class Wallet:
 
     def sign_in(self) -> None:
         nonce = _ok(self.api.post("/auth/nonce"))
-        message = "\n".join([
-            f"{nonce['domain']} wants you to sign in with your Ethereum account:", self.address, "",
-            "Orrange demo.", "", f"URI: {nonce['uri']}", "Version: 1", f"Chain ID: {nonce['chain_id']}",
-            f"Nonce: {nonce['nonce']}", f"Issued At: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
-        ])
+        message = login_message(self.address, nonce["nonce"], domain=nonce["domain"], uri=nonce["uri"],
+                                chain_id=nonce["chain_id"], statement="Orrange demo.")
         signature = self.account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
         tokens = _ok(self.api.post("/auth/login", json={"message": message, "signature": signature}))
         self.headers = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -49,14 +49,9 @@ class Wallet:
     def send(self, tx: dict) -> str:
         """Signs and sends an unsigned transaction the API returned; waits for its receipt."""
         call = {"from": tx["from"], "to": tx["to"], "data": tx["data"], "value": hex(int(tx["value"]))}
-        signed = self.account.sign_transaction({
-            "to": tx["to"], "data": tx["data"], "value": int(tx["value"]), "chainId": tx["chain_id"],
-            "nonce": int(self._rpc("eth_getTransactionCount", [self.address, "pending"]), 16),
-            "gas": int(self._rpc("eth_estimateGas", [call]), 16) * 5 // 4,
-            "gasPrice": int(self._rpc("eth_gasPrice"), 16),
-        })
-        tx_hash = self._rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
-        _wait(lambda: self._rpc("eth_getTransactionReceipt", [tx_hash]), f"transaction {tx_hash} to be mined")
+        gas = int(self.rpc.request("eth_estimateGas", [call]), 16)
+        tx_hash = send_transaction(self.rpc, self.account, call, gas)
+        _wait(lambda: self.rpc.request("eth_getTransactionReceipt", [tx_hash]), f"transaction {tx_hash} to be mined")
         return tx_hash
 
     def relay(self, trade_id: str, action: str) -> str:
@@ -64,13 +59,6 @@ class Wallet:
         signature = Account.sign_typed_data(self.account.key, full_message=payload["typed_data"]).signature.to_0x_hex()
         body = {"expiry": str(payload["expiry"]), "signature": signature}
         return _ok(self.api.post(f"/trades/{trade_id}/relay/{action}", json=body, headers=self.headers))["tx_hash"]
-
-    def _rpc(self, method: str, params: list | None = None):
-        reply = httpx.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []},
-                           timeout=30).json()
-        if "error" in reply:
-            raise DemoError(f"{method}: {reply['error'].get('message')}")
-        return reply["result"]
 
 
 def run(api_url: str, rpc_url: str, say: Callable[[str], None] = print, timeout: float = 60.0) -> dict:
@@ -91,10 +79,7 @@ def run(api_url: str, rpc_url: str, say: Callable[[str], None] = print, timeout:
         signature = Account.sign_typed_data(
             seller.account.key, full_message=order.typed_data(market["chain_id"], market["escrow"])
         ).signature.to_0x_hex()
-        terms = {"maker": order.maker, "side": 1, "token": token, "amount": str(order.amount),
-                 "min_fill": str(order.min_fill), "price": str(order.price), "fiat": "EUR",
-                 "payment_methods": ["SEPA"], "expiry": str(order.expiry), "nonce": str(order.nonce)}
-        ad = _ok(api.post("/orders", json={"order": terms, "signature": signature}, headers=seller.headers))["order"]
+        ad = _ok(api.post("/orders", json={"order": order.api_terms(), "signature": signature}, headers=seller.headers))["order"]
         say(f"seller's ad {ad['hash']}: 250 tUSD at 0.92 EUR, SEPA")
 
         trade = _ok(api.post(f"/orders/{ad['hash']}/take", json={"amount": str(100 * 10**6)}, headers=buyer.headers))

@@ -24,6 +24,7 @@ from indexer.models import BlockRecord, Escrow, IndexerState
 
 log = logging.getLogger(__name__)
 _FOLLOWED = [str(status) for status in TradeStatus if not status.is_final]
+_ENDED_OFF_CHAIN = [str(status) for status in lifecycle.OFF_CHAIN_ENDINGS]  # watched for a late lock
 LATE_LOCK_WATCH = 7 * 86400  # how long an ended trade is still watched for a late lock
 MAX_BACKOFF = 3600.0
 
@@ -38,13 +39,13 @@ def follow_escrows(platform) -> int:
             select(Trade, Escrow)
             .join(Escrow, _its_escrow(market), isouter=True)
             .where(col(Trade.status).in_(_FOLLOWED)
-                   | (col(Trade.status).in_(["EXPIRED", "CANCELLED"]) & (Trade.flag == None)  # noqa: E711
+                   | (col(Trade.status).in_(_ENDED_OFF_CHAIN) & (Trade.flag == None)  # noqa: E711
                       & (Trade.updated_at > now - LATE_LOCK_WATCH)))
         ).all()
         chain_now = _indexed_time(session, platform) or now  # escrow deadlines are in the chain's time
         changed = 0
         for trade, escrow in rows:
-            if trade.status in ("EXPIRED", "CANCELLED") and escrow is None:
+            if trade.status in _ENDED_OFF_CHAIN and escrow is None:
                 continue
             mirrored = None if escrow is None else Mirrored(escrow.status, escrow.seller, escrow.buyer, escrow.token,
                                                             escrow.amount)

@@ -45,7 +45,7 @@ _ON_CHAIN = frozenset(
 )
 _FINAL = frozenset({TradeStatus.RELEASED, TradeStatus.REFUNDED, TradeStatus.RESOLVED, TradeStatus.EXPIRED,
                     TradeStatus.CANCELLED})
-_OFF_CHAIN_ENDINGS = frozenset({TradeStatus.EXPIRED, TradeStatus.CANCELLED})
+OFF_CHAIN_ENDINGS = frozenset({TradeStatus.EXPIRED, TradeStatus.CANCELLED})
 
 
 class TransitionError(ValueError):
@@ -105,7 +105,7 @@ def follow_escrow(current: TradeStatus, terms: Terms, escrow: Mirrored | None) -
     if wrong is not None:
         status = TradeStatus.AWAITING_LOCK if current.is_on_chain else current
         return Outcome(status, f"escrow not accepted: {wrong}")
-    if current in _OFF_CHAIN_ENDINGS:
+    if current in OFF_CHAIN_ENDINGS:
         return Outcome(current, f"escrow locked after the trade was {current.lower()}: the buyer can cancel it")
     return Outcome(TradeStatus(escrow.status), None)
 

@@ -9,9 +9,8 @@ import json
 import time
 import uuid
 
-from starlette.concurrency import run_in_threadpool
-
 from sqlmodel import Session, or_, select
+from starlette.concurrency import run_in_threadpool
 
 from api.hub import Hub, book_channel, trades_channel
 from api.models import Order, Trade, Webhook, WebhookDelivery

@@ -67,6 +67,14 @@ class Order:
         """The 32 bytes a wallet signs: keccak(0x1901 ‖ domain separator ‖ struct hash)."""
         return keccak(b"\x19\x01" + domain_separator(chain_id, escrow) + self.struct_hash())
 
+    def api_terms(self) -> dict:
+        """The terms as `POST /orders` takes them (integers as decimal strings)."""
+        return {
+            "maker": self.maker, "side": int(self.side), "token": self.token, "amount": str(self.amount),
+            "min_fill": str(self.min_fill), "price": str(self.price), "fiat": self.fiat,
+            "payment_methods": list(self.payment_methods), "expiry": str(self.expiry), "nonce": str(self.nonce),
+        }
+
     def typed_data(self, chain_id: int, escrow: str) -> dict:
         """The payload for `eth_signTypedData_v4`."""
         return {

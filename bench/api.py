@@ -121,10 +121,7 @@ def signed_orders(wallets, token: str, count: int, chain_id: int, escrow: str, r
         order = Order(wallet.address, side, token, amount, 10**6, price, "EUR", ("SEPA", "Revolut")[: rng.randint(1, 2)],
                       expiry, number)
         signature = Account.unsafe_sign_hash(order.digest(chain_id, escrow), wallet.key).signature.to_0x_hex()
-        terms = {"maker": order.maker, "side": int(side), "token": token, "amount": str(amount), "min_fill": str(10**6),
-                 "price": str(price), "fiat": "EUR", "payment_methods": list(order.payment_methods),
-                 "expiry": str(expiry), "nonce": str(number)}
-        bodies.append((index, {"order": terms, "signature": signature, "time_in_force": "GTC"}))
+        bodies.append((index, {"order": order.api_terms(), "signature": signature, "time_in_force": "GTC"}))
     return bodies
 
 

@@ -13,6 +13,7 @@ from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 
 from api.app import build_platform, create_app
+from api.auth import login_message
 from api.db import make_engine
 from api.settings import ApiSettings
 from api.signing import Order, Side
@@ -86,14 +87,7 @@ def traders(world):
 
 
 def siwe_message(address: str, nonce: str, *, domain=DOMAIN, uri=URI, chain_id=31337, expires: str | None = None) -> str:
-    issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    lines = [
-        f"{domain} wants you to sign in with your Ethereum account:", address, "", "Sign in to Orrange.", "",
-        f"URI: {uri}", "Version: 1", f"Chain ID: {chain_id}", f"Nonce: {nonce}", f"Issued At: {issued}",
-    ]
-    if expires:
-        lines.append(f"Expiration Time: {expires}")
-    return "\n".join(lines)
+    return login_message(address, nonce, domain=domain, uri=uri, chain_id=chain_id, expires=expires)
 
 
 def sign_in(client: TestClient, wallet, **overrides) -> dict:
@@ -122,9 +116,4 @@ def order_body(order: Order, wallet, platform, time_in_force="GTC") -> dict:
     """The POST /orders body of `order`, signed by `wallet` over EIP-712."""
     typed = order.typed_data(platform.market.chain_id, platform.market.escrow)
     signature = Account.sign_typed_data(wallet.key, full_message=typed).signature.to_0x_hex()
-    terms = {
-        "maker": order.maker, "side": int(order.side), "token": order.token, "amount": str(order.amount),
-        "min_fill": str(order.min_fill), "price": str(order.price), "fiat": order.fiat,
-        "payment_methods": list(order.payment_methods), "expiry": str(order.expiry), "nonce": str(order.nonce),
-    }
-    return {"order": terms, "signature": signature, "time_in_force": time_in_force}
+    return {"order": order.api_terms(), "signature": signature, "time_in_force": time_in_force}
