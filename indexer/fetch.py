@@ -300,17 +300,17 @@ def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats
     gc.unfreeze()
     sender.close()
 
-    def messages():
+    def batches_received():
         while not isinstance(message := receiver.recv(), FetchStats):
             if isinstance(message, BaseException):
                 raise message
-            yield message
+            first, last, rows = message
+            yield first, last, [Event(*row) for row in rows]
         stats.append(message)
 
-    batches = _read_ahead(messages(), depth=4)
+    batches = _read_ahead(batches_received(), depth=4)
     try:
-        for first, last, rows in batches:
-            yield first, last, [Event(*row) for row in rows]
+        yield from batches
     finally:
         batches.close()
         if worker.is_alive():
