@@ -257,8 +257,6 @@ def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
     # Decoding makes many short-lived, acyclic objects: reference counting frees them, and
     # the cyclic collector, run every few hundred allocations, would double the cost.
     gc.disable()
-    # The writer is the slower end of the pipeline: where the two share a core, it goes first.
-    os.nice(5)
     try:
         stats: list[FetchStats] = []
         for first, last, events in decoded_ranges(job, start, end, stats):
