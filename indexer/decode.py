@@ -14,10 +14,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, keccak
 
-try:  # a C implementation that ships with eth-ape; eth-utils' is ten times slower
-    from cchecksum import to_checksum_address
-except ImportError:  # pragma: no cover
-    from eth_utils import to_checksum_address
+from indexer.escrow import to_checksum_address
 
 
 @dataclass(slots=True)
