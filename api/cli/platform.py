@@ -1,4 +1,4 @@
-"""The `orrange` command line."""
+"""The platform's commands: `orrange chain`, `deploy`, `index`, `serve`, `up` and `demo`."""
 
 from __future__ import annotations
 
@@ -6,33 +6,82 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api.cli.common import DEFAULT_API_URL, DEFAULT_RPC_URL, ApiUrl, RpcUrl, console
+from api.cli.common import fail as _fail
+from indexer.deployment import DEFAULT_DIRECTORY
 from indexer.errors import OrrangeError
 from indexer.settings import Settings
 
-app = typer.Typer(
-    name="orrange",
-    help="Orrange: non-custodial P2P crypto-for-fiat trading. Settings come from ORRANGE_* variables and .env.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-console = Console(stderr=True)
+app = typer.Typer()
 
 
-@app.callback()
-def _root() -> None:
-    """Orrange: non-custodial P2P crypto-for-fiat trading."""
+@app.command()
+def chain(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8545,
+    block_time: Annotated[int, typer.Option(
+        min=0, help="Also mine a block every this many seconds, so the chain's clock moves while nobody trades "
+                    "(0: only a block per transaction).")] = 1,
+) -> None:
+    """Run a local chain (anvil); Ctrl-C stops it.
+
+    Its ten accounts, TEST::0 to TEST::9, hold 10,000 ETH each. Deploy the escrow to it with
+    `orrange deploy`."""
+    from eth_account import Account
+
+    from api import devnet
+
+    url = f"http://127.0.0.1:{port}"
+    anvil = devnet.start_anvil(port)
+    stop = threading.Event()
+    devnet.mine_every(url, block_time, stop)
+    console.print(f"[bold]anvil[/bold] on {url} (chain id 31337); Ctrl-C stops it", highlight=False)
+    console.print("  accounts (anvil's public test keys, local use only):")
+    for number, key in enumerate(devnet.DEV_KEYS):
+        console.print(f"    TEST::{number}  {Account.from_key(key).address}", highlight=False)
+    try:
+        anvil.wait()
+        raise _fail(f"anvil stopped (exit status {anvil.returncode})")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        anvil.terminate()
+        anvil.wait(timeout=10)
+    console.print("stopped: anvil")
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(1)
+@app.command()
+def deploy(
+    rpc_url: Annotated[str, typer.Option("--rpc", envvar="ORRANGE_RPC_URL", help="The local chain to deploy to.")] = DEFAULT_RPC_URL,
+    network: Annotated[str | None, typer.Option(
+        help="An Ape network choice instead of --rpc, for a public chain (ethereum:sepolia:https://...).")] = None,
+    account: Annotated[str, typer.Option("--account", "-a", help="The Ape account that deploys and owns the escrow.")] = "TEST::0",
+    fee_bps: Annotated[int | None, typer.Option(help="The platform's fee in basis points (at most 100).", show_default="50")] = None,
+    treasury: Annotated[str | None, typer.Option(help="Who withdraws the fees.", show_default="the deployer")] = None,
+    arbiter: Annotated[str | None, typer.Option(help="Who resolves disputes.", show_default="the deployer")] = None,
+    token_cap: Annotated[list[str] | None, typer.Option(
+        help="TOKEN:CAP, a token to accept and the largest escrow of it in base units; repeatable.")] = None,
+    out: Annotated[Path, typer.Option(envvar="ORRANGE_DEPLOYMENTS_DIR", help="Where to write <chain id>.json.")] = DEFAULT_DIRECTORY,
+) -> None:
+    """Deploy the escrow (`ape run deploy`) and record it for the indexer and the API.
+
+    The record is deployments/<chain id>.json, where `orrange index` and `orrange serve` look. On
+    a local chain it also deploys a test stablecoin (tUSD) and gives 100,000 of it to TEST::0 to
+    TEST::4."""
+    from api import devnet
+
+    options = [*(["--fee-bps", str(fee_bps)] if fee_bps is not None else []),
+               *(["--treasury", treasury] if treasury else []), *(["--arbiter", arbiter] if arbiter else []),
+               *(option for cap in token_cap or () for option in ("--token-cap", cap))]
+    devnet.deploy(rpc_url, out, network=network or devnet.LOCAL_NETWORK, account=account, options=options,
+                  show_output=True)
 
 
 @app.command()
@@ -115,10 +164,11 @@ def up(
     block_time: Annotated[int, typer.Option(min=0, help="Seconds between blocks (0: a block per transaction).")] = 1,
     database_url: Annotated[str, typer.Option(help="Where the platform keeps its state.")] = "sqlite:///orrange-dev.db",
 ) -> None:
-    """Run the whole platform on a local chain: anvil, the escrow and a test stablecoin deployed,
-    the indexer and the API (with its jobs and relayer). Ctrl-C stops everything."""
+    """Run the whole platform on a local chain; Ctrl-C stops everything.
+
+    Anvil, the escrow and a test stablecoin deployed, the indexer and the API (with its jobs and
+    relayer)."""
     import tempfile
-    from pathlib import Path
 
     import uvicorn
     from eth_account import Account
@@ -144,7 +194,7 @@ def up(
         anvil = devnet.start_anvil(chain_port)
         console.print("deploying the escrow and tUSD (ape run deploy) ...")
         devnet.deploy(chain_url, deployments)
-        devnet.mine_every(chain_url, block_time)
+        devnet.mine_every(chain_url, block_time, stop)
         settings = ApiSettings(
             database_url=database_url, rpc_url=chain_url, deployments_dir=deployments, confirmations=2,
             siwe_domain=f"localhost:{port}", siwe_uri=f"http://localhost:{port}", relayer_key=devnet.RELAYER_KEY,
@@ -169,7 +219,8 @@ def up(
     console.print(f"  database  {database_url}", highlight=False)
     console.print("  traders (10,000 ETH and 100,000 tUSD each; anvil's public test keys, local use only):", soft_wrap=True)
     for key in devnet.TRADER_KEYS:
-        console.print(f"    {Account.from_key(key).address}  {key}", highlight=False, soft_wrap=True)
+        alias = f"TEST::{devnet.DEV_KEYS.index(key)}"
+        console.print(f"    {alias}  {Account.from_key(key).address}  {key}", highlight=False, soft_wrap=True)
     console.print("Ctrl-C stops everything.\n")
     try:
         uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
@@ -182,19 +233,13 @@ def up(
 
 
 @app.command()
-def demo(
-    api_url: Annotated[str, typer.Option(help="The API of a platform started by `orrange up`.")] = "http://127.0.0.1:8000",
-    rpc_url: Annotated[str, typer.Option(help="Its chain.")] = "http://127.0.0.1:8545",
-) -> None:
-    """Run one whole trade against `orrange up`: ad, take, lock, mark paid and release (relayed)."""
+def demo(api_url: ApiUrl = DEFAULT_API_URL, rpc_url: RpcUrl = DEFAULT_RPC_URL) -> None:
+    """Run one whole trade against `orrange up`, step by step.
+
+    TEST::1 sells and TEST::2 buys: ad, take, lock, mark paid and release (both relayed)."""
     from api.demo import run
 
-    try:
-        trade = run(api_url, rpc_url, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
-    except OrrangeError as error:
-        raise _fail(str(error)) from None
-    except Exception as error:  # noqa: BLE001 - nothing listening, most likely: one line
-        raise _fail(f"the demo could not reach the platform at {api_url} ({error}); is `orrange up` running?") from None
+    trade = run(api_url, rpc_url, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
     console.print(f"[bold]done[/bold]: trade {trade['trade_id']} {trade['status']}", highlight=False)
 
 
@@ -241,10 +286,3 @@ class _Reporter:
                 highlight=False,
             )
 
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
