@@ -13,14 +13,16 @@ import time
 from collections.abc import Callable, Collection
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from api.auth import login_message
 from api.lifecycle import TradeStatus
-from api.signing import Order
-from api.wallet import Wallet
 from indexer.errors import OrrangeError
+
+if TYPE_CHECKING:
+    from api.signing import Order
+    from api.wallet import Wallet
 
 LOGIN_STATEMENT = "Sign in to Orrange."
 _EXPIRY_MARGIN = 300  # seconds: a kept access token this close to its expiry is refreshed first
@@ -136,6 +138,8 @@ class Client:
 
     def sign_in(self) -> None:
         """Logs in with a fresh SIWE signature, and keeps the session for later commands."""
+        from api.auth import login_message  # here: the server's auth module takes a second to import
+
         nonce = self.call("POST", "/auth/nonce")
         message = login_message(self.address, nonce["nonce"], domain=nonce["domain"], uri=nonce["uri"],
                                 chain_id=nonce["chain_id"], statement=LOGIN_STATEMENT)

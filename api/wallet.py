@@ -12,8 +12,6 @@ import os
 from contextlib import ExitStack
 from functools import cached_property
 
-from eth_account.messages import encode_typed_data
-
 from indexer.errors import OrrangeError
 
 
@@ -58,6 +56,8 @@ class Wallet:
 
     def sign_typed_data(self, typed_data: dict) -> str:
         """An eth_signTypedData_v4 signature (EIP-712) of `typed_data`; 0x-hex."""
+        from eth_account.messages import encode_typed_data
+
         return self._sign(encode_typed_data(full_message=typed_data))
 
     def send(self, tx: dict, chain_id: int) -> str:
