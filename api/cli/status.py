@@ -40,42 +40,55 @@ def status(
 
 def read_status(settings) -> dict:
     """What `orrange status` shows, as JSON-ready data (amounts as decimal strings)."""
-    from sqlalchemy import func, inspect, make_url
-    from sqlmodel import Session, select
-
-    from api.models import Trade
-    from indexer.db import make_engine
-    from indexer.deployment import Deployment, DeploymentNotFound
     from indexer.errors import RpcError
-    from indexer.escrow import Status
-    from indexer.models import Escrow, IndexerState
     from indexer.rpc import RpcClient
 
     rpc = RpcClient(settings.rpc_url, timeout=5, max_attempts=1)
     try:
         chain_id = int(rpc.request("eth_chainId"), 16)
         head = int(rpc.request("eth_blockNumber"), 16)
+        report = _read_database(settings.database_url, chain_id)
+        for entry in report["escrowed"]:
+            entry["symbol"], entry["decimals"] = _token_metadata(rpc, entry["token"])
     except RpcError as error:
         raise UsageError(f"cannot read the chain at {settings.rpc_url} ({error}); set --rpc or ORRANGE_RPC_URL") from None
     finally:
         rpc.close()
-    try:
-        tokens = {token.address.lower(): token for token in Deployment.load(chain_id, settings.deployments_dir).tokens}
-    except DeploymentNotFound:
-        tokens = {}  # amounts in base units, tokens by address
+    indexer = report.pop("indexer_state")
+    return {
+        "chain_id": chain_id,
+        "rpc_url": settings.rpc_url,
+        "head_block": head,
+        "indexer": None if indexer is None else {
+            "indexed_block": indexer.indexed_block, "finalized_block": indexer.finalized_block,
+            "lag_blocks": max(head - indexer.indexed_block, 0),
+            "seconds_since_update": round(time.time() - indexer.updated_at, 1),
+        },
+        **report,
+    }
+
+
+def _read_database(database_url: str, chain_id: int) -> dict:
+    from sqlalchemy import func, inspect, make_url
+    from sqlmodel import Session, select
+
+    from api.models import Trade
+    from indexer.db import make_engine
+    from indexer.escrow import Status
+    from indexer.models import Escrow, IndexerState
 
     open_escrows = [status.name for status in Status if status != Status.NONE and not status.is_terminal]  # held
-    url = make_url(settings.database_url)
+    url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():  # or connecting creates it
-        raise UsageError(f"there is no database at {settings.database_url}: set --database-url or ORRANGE_DATABASE_URL")
-    engine = make_engine(settings.database_url)
+        raise UsageError(f"there is no database at {database_url}: set --database-url or ORRANGE_DATABASE_URL")
+    engine = make_engine(database_url)
     try:
         try:
             tables = set(inspect(engine).get_table_names())
         except Exception as error:  # noqa: BLE001 - any unreachable or unreadable database, in one line
-            raise UsageError(f"cannot read the database {settings.database_url} ({error})") from None
+            raise UsageError(f"cannot read the database {database_url} ({error})") from None
         if "indexer_state" not in tables:
-            raise UsageError(f"{settings.database_url} has no indexer tables: has `orrange index` run against it?")
+            raise UsageError(f"{database_url} has no indexer tables: has `orrange index` run against it?")
         with Session(engine) as session:
             state = session.get(IndexerState, chain_id)
             escrowed: dict[str, list[int]] = {}  # token -> [amount, escrows]
@@ -95,23 +108,33 @@ def read_status(settings) -> dict:
     finally:
         engine.dispose()
 
-    def token_report(address: str, amount: int, count: int) -> dict:
-        token = tokens.get(address.lower())
-        return {"token": address, "symbol": token.symbol if token else None,
-                "decimals": token.decimals if token else None, "amount": str(amount), "escrows": count}
-
     return {
-        "chain_id": chain_id,
-        "rpc_url": settings.rpc_url,
-        "head_block": head,
-        "indexer": None if state is None else {
-            "indexed_block": state.indexed_block, "finalized_block": state.finalized_block,
-            "lag_blocks": max(head - state.indexed_block, 0),
-            "seconds_since_update": round(time.time() - state.updated_at, 1),
-        },
+        "indexer_state": state,
         "open_trades": trades,
-        "escrowed": [token_report(address, amount, count) for address, (amount, count) in sorted(escrowed.items())],
+        "escrowed": [{"token": token, "symbol": None, "decimals": None, "amount": str(amount), "escrows": count}
+                     for token, (amount, count) in sorted(escrowed.items())],
     }
+
+
+def _token_metadata(rpc, token: str) -> tuple[str | None, int | None]:
+    """A token's symbol and decimals, as the chain says (any token an escrow holds, listed or not)."""
+    from eth_abi import decode
+    from eth_abi.exceptions import DecodingError
+
+    from api.chain import encode_call
+    from indexer.errors import RpcError
+    from indexer.escrow import ETH
+
+    def view(name: str, kind: str):
+        result = rpc.request("eth_call", [{"to": token, "data": encode_call(f"{name}()", [], [])}, "latest"])
+        return decode([kind], bytes.fromhex(result[2:]))[0]
+
+    if token == ETH:
+        return "ETH", 18
+    try:
+        return view("symbol", "string"), view("decimals", "uint8")
+    except (RpcError, DecodingError, ValueError):
+        return None, None  # no ERC-20 metadata: shown as base units of the address
 
 
 def describe(report: dict) -> list[str]:

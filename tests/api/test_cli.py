@@ -23,17 +23,10 @@ def _env(settings) -> dict:
 def test_serve__answers_then_stops_on_sigterm(settings):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-jobs"],
-                               env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read().decode()
-                assert time.monotonic() < deadline, "orrange serve did not answer"
-                time.sleep(0.2)
+        health = _until(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2), "orrange serve did not answer",
+                        process)
         assert health.status_code == 200 and health.json()["chain_id"] == 31337
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
     finally:
@@ -55,17 +48,8 @@ def test_up__a_whole_trade_runs_through_it_then_ctrl_c_leaves_nothing_behind(tmp
                "--database-url", f"sqlite:///{tmp_path / 'dev.db'}"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).json()
-                if health["indexed_block"]:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "orrange up did not become healthy"
-            time.sleep(0.5)
+        _until(lambda: httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).json()["indexed_block"],
+               "orrange up did not become healthy", process, timeout=120)
         steps = []
         trade = demo.run(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{chain_port}", say=steps.append)
         assert trade["status"] == "RELEASED" and trade["flag"] is None
@@ -75,11 +59,7 @@ def test_up__a_whole_trade_runs_through_it_then_ctrl_c_leaves_nothing_behind(tmp
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "Orrange is up" in output and "stopped: API, indexer and anvil" in output
-    try:
-        httpx.post(f"http://127.0.0.1:{chain_port}", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=2)
-        raise AssertionError("anvil is still running")
-    except httpx.TransportError:
-        pass
+    _assert_stopped(f"http://127.0.0.1:{chain_port}")
 
 
 def test_demo__no_platform__one_line_and_exit_1():
@@ -129,11 +109,7 @@ def test_chain_then_deploy__a_local_chain_that_keeps_time_with_the_escrow_record
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "TEST::9" in output and "stopped: anvil" in output
-    try:
-        _block_number(url)
-        raise AssertionError("anvil is still running")
-    except httpx.TransportError:
-        pass
+    _assert_stopped(url)
 
 
 def _rpc(url: str, method: str, params: list | None = None):
@@ -143,6 +119,14 @@ def _rpc(url: str, method: str, params: list | None = None):
 
 def _block_number(url: str) -> int:
     return int(_rpc(url, "eth_blockNumber"), 16)
+
+
+def _assert_stopped(chain_url: str) -> None:
+    try:
+        _block_number(chain_url)
+    except httpx.TransportError:
+        return
+    raise AssertionError(f"anvil still answers at {chain_url}")
 
 
 def _until(check, failure: str, process: subprocess.Popen, timeout: float = 60):

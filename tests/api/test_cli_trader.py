@@ -51,7 +51,7 @@ def orrange(api_url, chain, settings, tmp_path):
     """Runs `orrange ARGS` as `account`; returns the result after checking its exit status: 0, or
     with `fails` 1 and one line on stderr, no traceback."""
     env = {"ORRANGE_API_URL": api_url, "ORRANGE_RPC_URL": chain.url, "ORRANGE_DATABASE_URL": settings.database_url,
-           "ORRANGE_DEPLOYMENTS_DIR": str(settings.deployments_dir), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
     def run(*args: str, account: str | None = None, fails: bool = False):
         result = runner.invoke(app, list(args), env={**env, "ORRANGE_ACCOUNT": account})
