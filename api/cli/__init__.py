@@ -3,7 +3,7 @@ demo) and the traders' groups (order, trade, escrow), which sign with an Ape acc
 
 import typer
 
-from api.cli import escrows, orders, platform, status, trades
+from api.cli import chain, escrows, orders, platform, status, trades
 from api.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -13,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(chain.app)
 app.add_typer(platform.app)
 app.add_typer(status.app)
 app.add_typer(orders.app, name="order")
