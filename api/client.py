@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -187,25 +187,28 @@ class Client:
 
     def relay(self, trade_id: str, action: str) -> str:
         """A gasless action (mark_paid, release, cancel): the wallet signs its EIP-712 message and
-        the platform's relayer sends it; returns the relayer's transaction hash."""
-        payload = self.authorized("GET", f"/trades/{trade_id}/payload/{action}")
-        body = {"expiry": str(payload["expiry"]), "signature": self._wallet.sign_typed_data(payload["typed_data"])}
+        the platform's relayer sends it; returns the relayer's transaction hash. The message signed
+        is built here; the API's copy only has to agree with it (it names the trade and action)."""
+        from indexer.escrow import Action, action_typed_data
+
+        payload = self.authorized("GET", f"/trades/{trade_id}/payload/{action}")  # refuses a step out of turn
+        typed_data = action_typed_data(Action[action.upper()], bytes.fromhex(trade_id.removeprefix("0x")),
+                                       payload["expiry"], self.market["chain_id"], self.market["escrow"])
+        if payload["typed_data"] != typed_data:
+            raise ClientError(f"the API asked for a signature of something else than {action} of trade {trade_id}; "
+                              "nothing was signed")
+        body = {"expiry": str(payload["expiry"]), "signature": self._wallet.sign_typed_data(typed_data)}
         return self.authorized("POST", f"/trades/{trade_id}/relay/{action}", json=body)["tx_hash"]
 
     def send(self, tx: dict) -> str:
         return self._wallet.send(tx, self.market["chain_id"])
 
-    def wait_for(self, trade_id: str, statuses: Collection[str], timeout: float,
-                 on_change: Callable[[dict], None] = lambda trade: None) -> dict:
+    def wait_for(self, trade_id: str, statuses: Collection[str], timeout: float) -> dict:
         """Polls the trade until its status is one of `statuses` (the chain's changes reach it
         through the indexer); a ClientError if it ends elsewhere or takes longer than `timeout`."""
         deadline = time.monotonic() + timeout
-        seen = None
         while True:
             trade = self.trade(trade_id)
-            if trade["status"] != seen:
-                seen = trade["status"]
-                on_change(trade)
             if trade["status"] in statuses:
                 return trade
             if TradeStatus(trade["status"]).is_final:

@@ -158,7 +158,8 @@ def up(
     for key in devnet.TRADER_KEYS:
         alias = f"TEST::{devnet.DEV_KEYS.index(key)}"
         console.print(f"    {alias}  {Account.from_key(key).address}  {key}", highlight=False, soft_wrap=True)
-    console.print("Ctrl-C stops everything.\n")
+    console.print("Trade from another terminal: `orrange demo`, or `orrange order place ... --account TEST::1` "
+                  "(`orrange --help`). Ctrl-C stops everything.\n", soft_wrap=True)
     try:
         uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
     finally:
