@@ -32,7 +32,8 @@ ORDER_FIELDS = [
     {"name": name, "type": kind} for kind, name in (field.split(" ") for field in ORDER_TYPE[6:-1].split(","))
 ]
 _DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-PRICE_SCALE = 10**8
+PRICE_DECIMALS = 8
+PRICE_SCALE = 10**PRICE_DECIMALS
 """Prices are fiat per whole token, scaled by 10^8 (as Chainlink feeds are)."""
 
 
