@@ -118,11 +118,11 @@ def place(
     run out."""
     now = int(time.time()) if now is None else now
     sql = db.sql
-    floor = db.scalar(sql.floor, (signed.maker,))
+    floor, open_orders = db.driver.execute(sql.maker, (signed.maker, signed.maker)).fetchone()
     if floor is not None and signed.nonce < int(floor):
         raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
     rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
-    if rests and db.scalar(sql.open_count, (signed.maker,)) >= max_open_orders:
+    if rests and open_orders >= max_open_orders:
         raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
 
     row = OrderRow(
@@ -355,8 +355,10 @@ class _Statements:
         self.mark = mark = "%s" if postgres else "?"
         columns = ", ".join(ORDER_COLUMNS)
         self.uint = (lambda value: value) if postgres else (lambda value: f"{value:078d}")
-        self.floor = f"SELECT floor FROM maker_nonces WHERE maker = {mark}"
-        self.open_count = f"SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}'"
+        self.maker = (  # a maker's nonce floor and open orders, in one round trip
+            f"SELECT (SELECT floor FROM maker_nonces WHERE maker = {mark}), "
+            f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}')"
+        )
         self.candidates = {
             incoming: f"SELECT {columns} FROM orders WHERE token = {mark} AND fiat = {mark} AND side = {int(resting)} "
             f"AND status = '{OPEN}' AND price {crosses} {mark} AND expiry > {mark} AND maker <> {mark} "
