@@ -25,21 +25,36 @@ def request_bytes(url: str, method: str, path: str, body: object = None, headers
 
 
 class Connection:
-    """One keep-alive connection; `send` returns (status, body)."""
+    """One keep-alive connection; `send` returns (status, body). A connection the server closed
+    while idle (its keep-alive timeout) is opened again, as a browser does."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, url: str):
+        self.url = url
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
     @classmethod
     async def open(cls, url: str) -> Connection:
-        parts = urlsplit(url)
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port, limit=1 << 20)
-        return cls(reader, writer)
+        connection = cls(url)
+        await connection._connect()
+        return connection
+
+    async def _connect(self) -> None:
+        parts = urlsplit(self.url)
+        self.reader, self.writer = await asyncio.open_connection(parts.hostname, parts.port, limit=1 << 20)
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.reader.at_eof():
+            self.writer.close()
+            await self._connect()
         self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError):  # closed as the request left: once more
+            self.writer.close()
+            await self._connect()
+            self.writer.write(request)
+            head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         start = head.find(b"\r\ncontent-length:")
         if start < 0:

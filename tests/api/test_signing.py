@@ -55,6 +55,15 @@ def test_recover_signer__malformed__gives_none():
     assert recover_signer(digest, b"\xff" * 64 + b"\x1b") is None  # r and s above the curve's order
 
 
+def test_trade_id__is_keccak_of_the_abi_encoding():
+    from eth_abi import encode
+
+    order_hash = order().digest(31337, ESCROW)
+    for taker, index in ((MAKER.address, 0), (ESCROW, 7), (MAKER.address, 2**255)):
+        expected = keccak(encode(["bytes32", "address", "uint256"], [order_hash, taker, index]))
+        assert trade_id(order_hash, taker, index) == expected
+
+
 def test_trade_id__differs_by_taker_and_fill_index():
     order_hash = order().digest(31337, ESCROW)
     ids = {trade_id(order_hash, taker, index) for taker in (MAKER.address, ESCROW) for index in range(3)}
