@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from indexer import db as indexer_db
@@ -49,13 +49,6 @@ def migrate(engine: Engine) -> None:
     with engine.execution_options(sqlite_immediate=True).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-@contextmanager
-def writing_rows(engine: Engine) -> Iterator[Connection]:
-    """`writing` without the ORM: a connection in a read-then-write transaction."""
-    with engine.execution_options(sqlite_immediate=True).begin() as connection:
-        yield connection
 
 
 @contextmanager

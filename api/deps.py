@@ -21,13 +21,13 @@ from sqlmodel import Session
 
 from api import auth
 from api.chain import ChainGateway
-from api.db import writing, writing_rows
+from api.db import writing
 from api.errors import Unauthorized, Unavailable
 from api.hub import Hub
 from api.market import Market
 from api.notify import BookCache, publish, record_webhooks
 from api.settings import ApiSettings
-from api.trading import Changes, Db, LostRace
+from api.trading import Changes, Db, LostRace, statements
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,8 @@ class Platform:
 
     def __post_init__(self):
         self.books = BookCache(self.engine)
-        self._sqlite_writer = None
+        self._writers = threading.local()  # each thread's connection for `write_rows`
+        self._statements = statements(self.engine.dialect.name)
         # SQLite has one writer at a time; threads of this process queue here, in order, rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
         self._write_turn = threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
@@ -99,28 +100,31 @@ class Platform:
     def _transaction(self, orm: bool) -> contextlib.AbstractContextManager:
         if orm:
             return writing(self.engine)
-        if self.engine.dialect.name != "sqlite":
-            return _driver_transaction(self.engine)
-        if self._sqlite_writer is None:
-            self._sqlite_writer = self.engine.raw_connection()  # with the pool's settings; kept for good
-        return _sqlite_transaction(self._sqlite_writer.driver_connection)
+        return self._driver_transaction()
 
-
-@contextlib.contextmanager
-def _driver_transaction(engine: Engine) -> Iterator[Db]:
-    with writing_rows(engine) as connection:
-        yield Db.of(connection)
-
-
-@contextlib.contextmanager
-def _sqlite_transaction(driver) -> Iterator[Db]:
-    driver.execute("BEGIN IMMEDIATE")
-    try:
-        yield Db.sqlite(driver)
-    except BaseException:
-        driver.execute("ROLLBACK")
-        raise
-    driver.execute("COMMIT")
+    @contextlib.contextmanager
+    def _driver_transaction(self) -> Iterator[Db]:
+        """A transaction on this thread's own connection, taken from the pool once and kept:
+        no checkout, ping and SQLAlchemy transaction per request. (SQLite: only the event loop
+        places orders, so it is one connection.) A connection that broke is given back, and the
+        next transaction takes a new one."""
+        connection = getattr(self._writers, "connection", None)
+        if connection is None:
+            connection = self._writers.connection = self.engine.raw_connection()
+        driver = connection.driver_connection
+        sqlite = self.engine.dialect.name == "sqlite"
+        try:
+            if sqlite:
+                driver.execute("BEGIN IMMEDIATE")  # the connection runs in autocommit: SQLAlchemy's setting
+            yield Db(driver, self._statements)
+        except BaseException:
+            try:
+                driver.execute("ROLLBACK") if sqlite else driver.rollback()
+            except _BUSY:  # the connection itself is gone
+                self._writers.connection = None
+                connection.invalidate()
+            raise
+        driver.execute("COMMIT") if sqlite else driver.commit()
 
 
 async def get_platform(request: Request) -> Platform:

@@ -400,7 +400,8 @@ class _Statements:
 
 
 @cache
-def _sql(dialect: str) -> _Statements:
+def statements(dialect: str) -> _Statements:
+    """The placement path's statements for a dialect ("sqlite", "postgresql")."""
     return _Statements(dialect)
 
 
@@ -415,11 +416,8 @@ class Db:
     @classmethod
     def of(cls, connection: Connection) -> Db:
         """The transaction a SQLAlchemy connection is in."""
-        return cls(connection.connection.driver_connection, _sql(connection.dialect.name))
+        return cls(connection.connection.driver_connection, statements(connection.dialect.name))
 
-    @classmethod
-    def sqlite(cls, driver: Any) -> Db:
-        return cls(driver, _sql("sqlite"))
 
     def scalar(self, statement: str, params: tuple) -> Any:
         row = self.driver.execute(statement, params).fetchone()
