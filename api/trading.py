@@ -3,8 +3,11 @@ taking one, cancelling, and the trades each fill creates. The functions take the
 session and never commit: the route commits once, so a request changes all or nothing.
 
 Races: every fill rewrites the resting order with a compare-and-set on its `version`
-after reading it under a row lock (PostgreSQL `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE`
-serialises writers), so two takers can never both have the same remainder.
+(SQLite's `BEGIN IMMEDIATE` serialises writers besides), so two takers can never both have
+the same remainder: the one that finds the version changed retries its whole request. A take
+reads its order under a row lock (PostgreSQL `FOR UPDATE`). A placement reads the resting
+orders it could meet without one: locking the best few of a book for every placement would
+queue all placements of that book, crossing or not, behind each other's commits.
 """
 
 from __future__ import annotations
@@ -362,7 +365,7 @@ class _Statements:
         self.candidates = {
             incoming: f"SELECT {columns} FROM orders WHERE token = {mark} AND fiat = {mark} AND side = {int(resting)} "
             f"AND status = '{OPEN}' AND price {crosses} {mark} AND expiry > {mark} AND maker <> {mark} "
-            f"ORDER BY price {best}, seq ASC LIMIT {mark}" + (" FOR UPDATE" if postgres else "")
+            f"ORDER BY price {best}, seq ASC LIMIT {mark}"
             for incoming, resting, crosses, best in ((Side.BUY, Side.SELL, "<=", "ASC"), (Side.SELL, Side.BUY, ">=", "DESC"))
         }  # fmt: skip
         inserted = [column for column in ORDER_COLUMNS if column != "seq"]  # the database numbers it
