@@ -16,6 +16,25 @@ UNIT = 10**6
 TAKERS = 50
 
 
+def at_once(url: str, requests: list) -> list[httpx.Response]:
+    """Each of `requests` (a call taking an httpx client) from a thread and connection of its
+    own, all released at the same instant; their responses."""
+    barrier = threading.Barrier(len(requests))
+    results = []
+
+    def send(request):
+        with httpx.Client(base_url=url, timeout=60) as own:
+            barrier.wait()
+            results.append(request(own))
+
+    threads = [threading.Thread(target=send, args=(request,)) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def test_take__fifty_takers_at_once__never_over_filled(platform, traders, world):
     app = create_app(platform=platform, run_jobs=False)
     seller, takers = traders[0], traders[1:]
@@ -25,22 +44,11 @@ def test_take__fifty_takers_at_once__never_over_filled(platform, traders, world)
         placed = client.post("/orders", json=order_body(order, seller, platform), headers=tokens[seller.address])
         order_hash = placed.json()["order"]["hash"]
 
-        barrier = threading.Barrier(TAKERS)
-        results = []
-
-        def take(index):
-            wallet = takers[index % len(takers)]
-            with httpx.Client(base_url=url, timeout=60) as own:
-                barrier.wait()
-                response = own.post(f"/orders/{order_hash}/take", json={"amount": str(7 * UNIT)},
-                                    headers=tokens[wallet.address])
-            results.append(response)
-
-        threads = [threading.Thread(target=take, args=(index,)) for index in range(TAKERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = at_once(url, [
+            lambda own, wallet=takers[index % len(takers)]: own.post(
+                f"/orders/{order_hash}/take", json={"amount": str(7 * UNIT)}, headers=tokens[wallet.address])
+            for index in range(TAKERS)
+        ])  # fmt: skip
 
     statuses = sorted(response.status_code for response in results)
     assert set(statuses) <= {201, 400, 409}, [r.text for r in results if r.status_code not in (201, 400, 409)]
@@ -76,20 +84,11 @@ def test_place__fifty_crossing_orders_at_once__never_over_filled(platform, trade
             for index in range(TAKERS)
         ]  # fmt: skip
 
-        barrier = threading.Barrier(TAKERS)
-        results = []
-
-        def place(index):
-            wallet = buyers[index % len(buyers)]
-            with httpx.Client(base_url=url, timeout=60) as own:
-                barrier.wait()
-                results.append(own.post("/orders", json=bodies[index], headers=tokens[wallet.address]))
-
-        threads = [threading.Thread(target=place, args=(index,)) for index in range(TAKERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = at_once(url, [
+            lambda own, index=index: own.post("/orders", json=bodies[index],
+                                              headers=tokens[buyers[index % len(buyers)].address])
+            for index in range(TAKERS)
+        ])  # fmt: skip
 
     assert {response.status_code for response in results} <= {201, 409}, [r.text for r in results]
     answered = [trade for r in results if r.status_code == 201 for trade in r.json()["trades"]]
