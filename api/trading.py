@@ -353,7 +353,7 @@ class _Statements:
     encoding there (SQLite keeps them as 78-digit strings; PostgreSQL as NUMERIC)."""
 
     def __init__(self, dialect: str):
-        postgres = dialect == "postgresql"
+        self.postgres = postgres = dialect == "postgresql"
         self.mark = mark = "%s" if postgres else "?"
         columns = ", ".join(ORDER_COLUMNS)
         self.uint = (lambda value: value) if postgres else (lambda value: f"{value:078d}")

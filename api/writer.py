@@ -5,7 +5,9 @@ order holds that row until its commit: committed one by one, the placements that
 book's best orders queue behind each other's commits, and the losers of each race retry.
 `GroupedWriter` places orders one after another on one connection, in a thread of its own,
 and commits all that queued up meanwhile in one transaction, as exchanges persist their
-matching engine's output: no races among them, one wait for the disk per group.
+matching engine's output: no races among them, one wait for the disk per group. Several API
+processes take turns, a group at a time (a PostgreSQL advisory lock): two groups writing at
+once could each hold a row the other is about to fill.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
 WRITE_ATTEMPTS = 8
+GROUP_LOCK = 0x6F72726F75707321  # the advisory lock a group's transaction holds (PostgreSQL)
 
 
 class GroupedWriter:
@@ -71,6 +74,8 @@ class GroupedWriter:
             outcomes = []
             try:
                 with platform.driver_transaction() as db:
+                    if db.sql.postgres:  # one group at a time across processes
+                        db.driver.execute(f"SELECT pg_advisory_xact_lock({GROUP_LOCK})")
                     trades = []
                     for work, future in group:
                         changes = Changes()
