@@ -27,7 +27,7 @@ from api.market import FIAT_DECIMALS, Market, fiat_amount
 from api.models import MakerNonce, Order, Trade
 from api.signing import Order as SignedOrder
 from api.signing import Side, trade_id
-from indexer.models import Uint256
+from indexer.models import Uint256, sqlite_uint256
 
 OPEN, FILLED, CANCELLED, EXPIRED = "OPEN", "FILLED", "CANCELLED", "EXPIRED"
 MAX_PAYMENT_METHODS = 10
@@ -356,7 +356,7 @@ class _Statements:
         self.postgres = postgres = dialect == "postgresql"
         self.mark = mark = "%s" if postgres else "?"
         columns = ", ".join(ORDER_COLUMNS)
-        self.uint = (lambda value: value) if postgres else (lambda value: f"{value:078d}")
+        self.uint = (lambda value: value) if postgres else sqlite_uint256
         self.candidates = {
             incoming: f"SELECT (SELECT floor FROM maker_nonces WHERE maker = {mark}), "
             f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}'), resting.* "
@@ -420,7 +420,6 @@ class Db:
     def of(cls, connection: Connection) -> Db:
         """The transaction a SQLAlchemy connection is in."""
         return cls(connection.connection.driver_connection, statements(connection.dialect.name))
-
 
     def scalar(self, statement: str, params: tuple) -> Any:
         row = self.driver.execute(statement, params).fetchone()
