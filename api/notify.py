@@ -14,14 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.hub import Hub, book_channel, trades_channel
 from api.models import Order, Trade
-from api.schemas import OrderOut, TradeOut
+from api.schemas import order_json, trade_json
 from api.trading import OPEN, Changes, Db
 
 BOOK_DEPTH = 50
 
 
 def trade_event(trade: Trade) -> dict:
-    return {"type": "trade", "event": f"trade.{trade.status.lower()}", "trade": TradeOut.of(trade).model_dump(mode="json")}
+    return {"type": "trade", "event": f"trade.{trade.status.lower()}", "trade": trade_json(trade)}
 
 
 def record_webhooks(db: Db, changes: Changes) -> None:
@@ -60,7 +60,7 @@ def book(session: Session, token: str, fiat: str, depth: int = BOOK_DEPTH, now: 
             .order_by(best, Order.seq.asc())
             .limit(depth)
         )
-        return [OrderOut.of(row).model_dump(mode="json") for row in session.exec(query)]
+        return [order_json(row) for row in session.exec(query)]
 
     return {"token": token, "fiat": fiat, "asks": side(1, Order.price.asc()), "bids": side(0, Order.price.desc())}
 
@@ -73,7 +73,7 @@ def publish(hub: Hub, changes: Changes) -> None:
     for order in changes.orders:
         channel = book_channel(order.token, order.fiat)
         if hub.wanted(channel):
-            by_book.setdefault(channel, []).append(OrderOut.of(order).model_dump(mode="json"))
+            by_book.setdefault(channel, []).append(order_json(order))
     for channel, orders in by_book.items():
         hub.publish(channel, {"type": "book_update", "orders": orders})
     for trade in changes.trades:

@@ -153,6 +153,31 @@ _ORDER_FIELDS = tuple(OrderOut.model_fields)
 _TRADE_FIELDS = tuple(TradeOut.model_fields)
 
 
+def _renderer(model: type[BaseModel], json_text: tuple[str, ...] = ()):
+    """A function that turns a row into `model`'s JSON form (what `model_dump(mode="json")`
+    gives) without building the model: the hot path answers, and publishes, with it. `json_text`
+    names columns stored as JSON text."""
+    fields = tuple(model.model_fields)
+    as_text = tuple(name for name, field in model.model_fields.items()
+                    if any(isinstance(item, PlainSerializer) for item in field.metadata))  # fmt: skip
+
+    def render(row) -> dict:
+        values = {name: getattr(row, name) for name in fields}
+        for name in as_text:
+            values[name] = str(values[name])
+        for name in json_text:
+            values[name] = json.loads(values[name])
+        return values
+
+    return render
+
+
+order_json = _renderer(OrderOut, json_text=("payment_methods",))
+"""An `orders` row as `OrderOut` renders it to JSON."""
+trade_json = _renderer(TradeOut)
+"""A `trades` row as `TradeOut` renders it to JSON."""
+
+
 class PlacedOut(BaseModel):
     order: OrderOut
     trades: list[TradeOut]

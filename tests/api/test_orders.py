@@ -243,3 +243,22 @@ def test_market__names_chain_escrow_tokens_and_fiats(client, platform, tusd):
     assert {(t["symbol"], t["address"], t["decimals"]) for t in market["tokens"]} == {
         ("tUSD", tusd, 6), ("ETH", "0x" + "0" * 40, 18)}
     assert market["fiats"]["EUR"] == 2 and market["fiats"]["JPY"] == 0
+
+
+def test_rendered_rows__equal_the_response_models():
+    """The hot path renders rows to JSON without the models; what it sends is what they would."""
+    from api.schemas import OrderOut, TradeOut, order_json, trade_json
+    from api.trading import OrderRow, TradeRow
+
+    order = OrderRow(maker="0x70997970C51812dc3A010C7d01b50e0d17dc79C8", side=1, token="0x" + "ab" * 20,
+                     amount=2**255 + 1, min_fill=10**6, price=92 * 10**8, fiat="EUR",
+                     payment_methods='["SEPA", "Revolut \u00e9"]', expiry=1_900_000_000, nonce=2**200, seq=7,
+                     hash="0x" + "12" * 32, signature="0x" + "34" * 65, time_in_force="GTC", status="OPEN",
+                     remaining=2**254, fills=3, version=4, created_at=1_800_000_000)  # fmt: skip
+    trade = TradeRow(trade_id="0x" + "56" * 32, order_hash=order.hash, fill_index=3, maker=order.maker,
+                     taker="0x" + "cd" * 20, seller=order.maker, buyer="0x" + "cd" * 20, token=order.token,
+                     amount=2**254, price=order.price, fiat="EUR", fiat_amount="1.23", payment_method="SEPA",
+                     status="AWAITING_LOCK", flag=None, lock_deadline=1_800_000_900, deadline_passed=False,
+                     created_at=1_800_000_000, updated_at=1_800_000_000)  # fmt: skip
+    assert order_json(order) == OrderOut.of(order).model_dump(mode="json")
+    assert trade_json(trade) == TradeOut.of(trade).model_dump(mode="json")
