@@ -30,3 +30,7 @@ class RangeTooLarge(RpcError):
 
 class ReorgTooDeep(OrrangeError):
     """The chain replaced blocks older than the indexer keeps hashes for: it won't guess."""
+
+
+class LeadershipLost(OrrangeError):
+    """This indexer no longer holds its chain's lock: another may be indexing now."""

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from sqlmodel import select
 
 from api import trading
-from api.deps import CurrentTrader, PlatformDep
+from api.deps import CurrentTrader, OrderingTrader, PlatformDep
 from api.errors import BadRequest, Forbidden, NotFound
 from api.models import Order
 from api.schemas import (
@@ -41,7 +41,7 @@ def typed_data(terms: OrderTerms, platform: PlatformDep) -> dict:
 
 
 @router.post("", response_model=PlacedOut, status_code=201)
-async def place(body: OrderIn, caller: CurrentTrader, platform: PlatformDep) -> Response:
+async def place(body: OrderIn, caller: OrderingTrader, platform: PlatformDep) -> Response:
     """Submits a signed order: it first meets the best compatible orders of the other side
     (price-time priority, partial fills), then GTC/GTD rest what is left, IOC drops it, and FOK
     fills everything or nothing. Each fill is a trade."""
@@ -134,7 +134,7 @@ def cancel_all(body: CancelAllIn, caller: CurrentTrader, platform: PlatformDep) 
 
 
 @router.post("/{order_hash}/take", response_model=TradeOut, status_code=201)
-def take(order_hash: OrderHash, body: TakeIn, caller: CurrentTrader, platform: PlatformDep) -> TradeOut:
+def take(order_hash: OrderHash, body: TakeIn, caller: OrderingTrader, platform: PlatformDep) -> TradeOut:
     """Takes an amount of an ad (within [min fill, remaining]); the trade awaits the seller's lock."""
     trade = platform.write(
         lambda session, changes: trading.take(
