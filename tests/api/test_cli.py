@@ -17,7 +17,7 @@ def _env(settings) -> dict:
             "ORRANGE_DEPLOYMENTS_DIR": str(settings.deployments_dir), "ORRANGE_WS_URL": "off"}
 
 
-def test_serve__answers_then_stops_on_sigterm(settings):
+def test_serve__answers_healthy_once_indexed_then_stops_on_sigterm(settings, indexer):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-jobs"],
                                env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -31,6 +31,10 @@ def test_serve__answers_then_stops_on_sigterm(settings):
                 assert process.poll() is None, process.stderr.read().decode()
                 assert time.monotonic() < deadline, "orrange serve did not answer"
                 time.sleep(0.2)
+        assert health.status_code == 503  # up, but nothing indexed: a load balancer sends nothing here yet
+        assert health.json()["checks"]["indexer"] == "no indexer has indexed chain 31337 yet"
+        indexer.sync()
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
         assert health.status_code == 200 and health.json()["chain_id"] == 31337
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
     finally:
