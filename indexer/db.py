@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from indexer.store import tune_sqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATIONS_LOCK = int.from_bytes(b"ORNM", "big")  # a PostgreSQL advisory lock key
 
 
 def make_engine(url: str, **options) -> Engine:
@@ -29,5 +30,15 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        one_migration_at_a_time(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def one_migration_at_a_time(connection) -> None:
+    """Processes that start together on a new PostgreSQL database (API replicas, standby
+    indexers) take turns to migrate it, rather than all creating the same tables: the first
+    migrates, the others then find the schema current. The lock ends with the transaction.
+    (On SQLite, a migration's first write waits for the database's one writer.)"""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATIONS_LOCK})")
