@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from indexer.store import tune_sqlite
 
@@ -29,16 +32,24 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Brings the schema to `revision` (creating the tables on an empty database)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        one_migration_at_a_time(connection)
+    with migrating(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
-def one_migration_at_a_time(connection) -> None:
-    """Processes that start together on a new PostgreSQL database (API replicas, standby
-    indexers) take turns to migrate it, rather than all creating the same tables: the first
-    migrates, the others then find the schema current. The lock ends with the transaction.
-    (On SQLite, a migration's first write waits for the database's one writer.)"""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATIONS_LOCK})")
+@contextlib.contextmanager
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A transaction to migrate in, one process at a time: processes that start together on a
+    new database (API replicas, standby indexers) would otherwise all create the same tables.
+    The first migrates; the others then find the schema current. PostgreSQL: an advisory lock
+    that ends with the transaction; SQLite (whose DDL does not wait in a transaction): an flock
+    on `<database file>-migrations.lock`."""
+    with contextlib.ExitStack() as held:
+        path = engine.url.database
+        if engine.dialect.name == "sqlite" and path and path != ":memory:":
+            lock = held.enter_context(open(f"{path}-migrations.lock", "a"))
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        connection = held.enter_context(engine.begin())
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATIONS_LOCK})")
+        yield connection
