@@ -84,7 +84,7 @@ def create_app(
     """The app; with no arguments, from the environment (`uvicorn api.app:create_app --factory`),
     logging as the settings say."""
     if settings is None and platform is None:
-        settings = ApiSettings()
+        settings = ApiSettings.load()
         logs.configure(settings)
     platform = platform or build_platform(settings)
     run_jobs = platform.settings.jobs if run_jobs is None else run_jobs

@@ -48,7 +48,7 @@ def index(
 
     overrides = {key: value for key, value in {"database_url": database_url, "rpc_url": rpc_url}.items() if value}
     try:
-        settings = Settings(**overrides)
+        settings = Settings.load(**overrides)
         logs.configure(settings, console=console)
         engine = make_engine(settings.database_url)
         migrate(engine)
@@ -94,7 +94,7 @@ def serve(
 
     overrides = {key: value for key, value in {"database_url": database_url, "rpc_url": rpc_url}.items() if value}
     try:
-        settings = ApiSettings(**overrides)
+        settings = ApiSettings.load(**overrides)
         logs.configure(settings, console=console)
         application = create_app(settings, run_jobs=jobs)
     except OrrangeError as error:
@@ -131,14 +131,14 @@ def up(
         for suffix in ("", "-wal", "-shm"):
             Path(database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     deployments = Path(tempfile.mkdtemp(prefix="orrange-up-"))
-    settings = ApiSettings(
-        database_url=database_url, rpc_url=chain_url, deployments_dir=deployments, confirmations=2,
-        siwe_domain=f"localhost:{port}", siwe_uri=f"http://localhost:{port}", relayer_key=devnet.RELAYER_KEY,
-        indexer_in_api=True,
-    )
-    logs.configure(settings, default_level="WARNING", console=console)
     anvil = None
     try:
+        settings = ApiSettings.load(
+            database_url=database_url, rpc_url=chain_url, deployments_dir=deployments, confirmations=2,
+            siwe_domain=f"localhost:{port}", siwe_uri=f"http://localhost:{port}", relayer_key=devnet.RELAYER_KEY,
+            indexer_in_api=True,
+        )
+        logs.configure(settings, default_level="WARNING", console=console)
         console.print(f"starting anvil on {chain_url} ...")
         anvil = devnet.start_anvil(chain_port)
         console.print("deploying the escrow and tUSD (ape run deploy) ...")

@@ -34,3 +34,7 @@ class ReorgTooDeep(OrrangeError):
 
 class LeadershipLost(OrrangeError):
     """This indexer no longer holds its chain's lock: another may be indexing now."""
+
+
+class SettingsError(OrrangeError):
+    """An `ORRANGE_*` variable (or `.env` line, or option) has a value the settings refuse."""

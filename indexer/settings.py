@@ -4,10 +4,12 @@ adds the API's. Nothing else in Orrange reads the environment; README's settings
 every field of both."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.errors import SettingsError
 
 
 class Settings(BaseSettings):
@@ -40,6 +42,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
         None, description="the lowest level logged; unset: INFO (orrange up: WARNING)"
     )
+
+    @classmethod
+    def load(cls, **overrides) -> Self:
+        """The settings from the environment and `.env`, with `overrides` (command-line options)
+        on top; a value they refuse raises SettingsError, one line naming the variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as error:
+            problems = []
+            for problem in error.errors():
+                variable = "ORRANGE_" + "_".join(map(str, problem["loc"])).upper()
+                reason = problem["msg"].removeprefix("Value error, ")
+                problems.append(f"{variable}: {reason} (got {problem['input']!r})")
+            raise SettingsError("bad setting: " + "; ".join(problems)) from None
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -9,31 +9,21 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import build_platform, create_app
 from api.ratelimit import MemoryCounters, Rate
 from indexer.logs import JsonFormatter
 from tests.indexer.world import Activity
+from tests.observe import parse_metrics, wait_for
 from tests.api.conftest import bearer, make_order, order_body, sign_in, siwe_message
 
 UNIT = 10**6
 
 
 def samples(client) -> dict[tuple, float]:
-    """/metrics as {(name, sorted labels...): value}."""
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    return {(sample.name, *sorted(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
-
-
-def wait_for(condition, what: str, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
-        time.sleep(0.05)
-    return result
+    return parse_metrics(response.text)
 
 
 @pytest.fixture

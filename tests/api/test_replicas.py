@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from indexer.db import make_engine
@@ -27,6 +25,7 @@ from tests.anvil import free_port
 from tests.api.conftest import DOMAIN, URI, bearer, make_order, order_body, sign_in
 from tests.conftest import postgres_database
 from tests.indexer.world import Activity, assert_mirrors_chain
+from tests.observe import metric, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ACCESS_FIELDS = {"time", "level", "logger", "message", "method", "path", "route", "status", "duration_ms", "client"}
@@ -39,10 +38,7 @@ class Replica:
     log: Path
 
     def metric(self, name: str) -> float:
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        [value] = [sample.value for family in text_string_to_metric_families(text)
-                   for sample in family.samples if sample.name == name]
-        return value
+        return metric(f"{self.url}/metrics", name)
 
     def log_lines(self) -> list[dict]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
@@ -54,18 +50,6 @@ def start_replica(env: dict, log: Path) -> Replica:
         process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env,
                                    stdout=stdout, stderr=subprocess.PIPE)
     return Replica(f"http://127.0.0.1:{port}", process, log)
-
-
-def wait_for(condition, what: str, seconds: float = 90):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if result := condition():
-                return result
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +88,7 @@ def replicas(chain, world, database, prefix, tmp_path_factory):
     started = [start_replica(env, logs / f"{name}.jsonl") for name in ("a", "b")]
     try:
         for replica in started:
-            wait_for(lambda: httpx.get(f"{replica.url}/health", timeout=5).status_code == 200, "a healthy replica")
+            wait_for(lambda: httpx.get(f"{replica.url}/health", timeout=5).status_code == 200, "a healthy replica", seconds=120)
         yield started
     finally:
         for replica in started:

@@ -4,7 +4,6 @@ it (its connection killed) stops, stands by and comes back."""
 
 import logging
 import threading
-import time
 
 import psycopg
 import pytest
@@ -14,13 +13,7 @@ from indexer import leader
 from indexer.errors import LeadershipLost
 from indexer.models import IndexerState
 from tests.indexer.world import Activity
-
-
-def wait_for(condition, what: str, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
-        time.sleep(0.02)
+from tests.observe import wait_for
 
 
 def indexed_block(engine, chain_id):
