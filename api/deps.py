@@ -121,7 +121,7 @@ def client_ip(request: Request) -> str | None:
 
 async def get_ordering_trader(request: Request, caller: CurrentTrader, platform: PlatformDep) -> auth.Caller:
     """The signed-in trader, within the rates of orders per address and per IP."""
-    platform.limiter.orders(client_ip(request), caller.address)
+    await platform.limiter.orders(client_ip(request), caller.address)
     return caller
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis
+import redis.asyncio
 
 from api.errors import TooManyRequests
 
@@ -86,6 +87,9 @@ class MemoryCounters:
                 self._windows = {key: window for key, window in windows.items() if window[1] > now}
         return None
 
+    async def hit_async(self, checks: list[tuple[str, Rate]]) -> tuple[int, float] | None:
+        return self.hit(checks)  # no I/O: a few microseconds on the event loop
+
 
 class RedisCounters:
     """The counters in Redis, shared by every API process that uses it."""
@@ -104,21 +108,39 @@ return false
 """
 
     def __init__(self, url: str) -> None:
-        client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        self._script = client.register_script(self._SCRIPT)
+        options = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+        self._script = redis.Redis.from_url(url, **options).register_script(self._SCRIPT)
+        # For the event loop: it serves other requests while Redis answers (about 0.1 ms of CPU
+        # and one round trip per request either way).
+        self._async_script = redis.asyncio.Redis.from_url(url, **options).register_script(self._SCRIPT)
         self._complained_at = float("-inf")
 
     def hit(self, checks: list[tuple[str, Rate]]) -> tuple[int, float] | None:
         """As `MemoryCounters.hit`, in one round trip."""
-        arguments = [value for _, rate in checks for value in (rate.count, rate.seconds * 1000)]
         try:
-            refused = self._script(keys=[key for key, _ in checks], args=arguments)
+            return self._refused(self._script(keys=[key for key, _ in checks], args=self._arguments(checks)))
         except redis.RedisError as error:
-            if time.monotonic() - self._complained_at > _REDIS_COMPLAINT_SECONDS:
-                self._complained_at = time.monotonic()
-                log.warning("rate limits are off while Redis does not answer: %s", error)
-            return None
-        return None if refused is None else (refused[0], refused[1] / 1000)
+            return self._let_through(error)
+
+    async def hit_async(self, checks: list[tuple[str, Rate]]) -> tuple[int, float] | None:
+        try:
+            refused = await self._async_script(keys=[key for key, _ in checks], args=self._arguments(checks))
+        except redis.RedisError as error:
+            return self._let_through(error)
+        return self._refused(refused)
+
+    @staticmethod
+    def _arguments(checks: list[tuple[str, Rate]]) -> list[int]:
+        return [value for _, rate in checks for value in (rate.count, rate.seconds * 1000)]
+
+    @staticmethod
+    def _refused(reply) -> tuple[int, float] | None:
+        return None if reply is None else (reply[0], reply[1] / 1000)
+
+    def _let_through(self, error: redis.RedisError) -> None:
+        if time.monotonic() - self._complained_at > _REDIS_COMPLAINT_SECONDS:
+            self._complained_at = time.monotonic()
+            log.warning("rate limits are off while Redis does not answer: %s", error)
 
 
 class RateLimiter:
@@ -133,21 +155,27 @@ class RateLimiter:
         checks = [("login-ip", ip, self.settings.login_rate_per_ip, "login requests from")]
         if address:
             checks.append(("login-address", address, self.settings.login_rate_per_address, "logins of"))
-        self._check(checks)
+        checks, keys = self._keys(checks)
+        if keys:
+            self._refuse(checks, self.counters.hit(keys))
 
-    def orders(self, ip: str | None, address: str) -> None:
-        """An order placed or taken by `address`."""
-        self._check([
+    async def orders(self, ip: str | None, address: str) -> None:
+        """An order placed or taken by `address` (from the event loop: on the orders' hot path)."""
+        checks, keys = self._keys([
             ("orders-ip", ip, self.settings.order_rate_per_ip, "orders from"),
             ("orders-address", address, self.settings.order_rate_per_address, "orders by"),
         ])  # fmt: skip
+        if keys:
+            self._refuse(checks, await self.counters.hit_async(keys))
 
-    def _check(self, checks: list[tuple[str, str | None, Rate, str]]) -> None:
+    def _keys(self, checks: list[tuple[str, str | None, Rate, str]]) -> tuple[list, list[tuple[str, Rate]]]:
         if not self.enabled:
-            return
+            return [], []
         checks = [check for check in checks if check[1]]  # no client address: a Unix socket
-        keys = [(f"{self.prefix}{kind}:{who.lower()}", rate) for kind, who, rate, _ in checks]
-        refused = self.counters.hit(keys) if keys else None
+        return checks, [(f"{self.prefix}{kind}:{who.lower()}", rate) for kind, who, rate, _ in checks]
+
+    @staticmethod
+    def _refuse(checks: list[tuple[str, str | None, Rate, str]], refused: tuple[int, float] | None) -> None:
         if refused is None:
             return
         position, wait = refused

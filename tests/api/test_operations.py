@@ -2,22 +2,26 @@
 (429 with a sentence and Retry-After, per IP and per address, off when switched off), the
 indexer running inside the API, and JSON log lines. Two processes: tests/api/test_replicas.py."""
 
+import asyncio
 import io
 import json
 import logging
 import time
+import uuid
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from api.app import build_platform, create_app
-from api.ratelimit import MemoryCounters, Rate
+from api.ratelimit import MemoryCounters, Rate, RedisCounters
 from indexer.logs import JsonFormatter
 from tests.indexer.world import Activity
 from tests.observe import parse_metrics, wait_for
 from tests.api.conftest import bearer, make_order, order_body, sign_in, siwe_message
 
 UNIT = 10**6
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def samples(client) -> dict[tuple, float]:
@@ -195,6 +199,29 @@ def test_memory_counters__refused_request__counts_against_no_key():
     assert counters.hit([("ip", Rate(5, 60)), ("address", Rate(1, 60))])[0] == 1
     for _ in range(4):  # the refused request above did not use up one of the IP's five
         assert counters.hit([("ip", Rate(5, 60))]) is None
+
+
+def test_redis_counters__shared_by_two_clients__refusal_names_the_key_at_its_rate():
+    prefix = f"orrange-test-{uuid.uuid4().hex[:8]}:"
+    first, second = RedisCounters(REDIS_URL), RedisCounters(REDIS_URL)  # two processes' worth
+    checks = [(prefix + "ip", Rate(10, 60)), (prefix + "address", Rate(2, 60))]
+    try:
+        assert first.hit(checks) is None
+        assert asyncio.run(second.hit_async(checks)) is None
+        position, wait = first.hit(checks)
+        assert position == 1 and 59 < wait <= 60
+        assert int(redis.Redis.from_url(REDIS_URL).get(prefix + "ip")) == 2  # the refused one is not counted
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        client.delete(prefix + "ip", prefix + "address")
+
+
+def test_redis_counters__redis_down__let_through_with_a_warning(caplog):
+    counters = RedisCounters("redis://127.0.0.1:9/0")
+    with caplog.at_level(logging.WARNING, logger="api.ratelimit"):
+        assert counters.hit([("key", Rate(1, 60))]) is None
+        assert asyncio.run(counters.hit_async([("key", Rate(1, 60))])) is None
+    assert caplog.text.count("rate limits are off while Redis does not answer") == 1  # once a minute at most
 
 
 @pytest.mark.parametrize("text", ["30", "30/fortnight", "0/minute", "-1/second", "x/minute"])
