@@ -10,7 +10,6 @@ import threading
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
