@@ -16,6 +16,9 @@ from tests.indexer.world import Activity
 from tests.observe import wait_for
 
 
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a connection to kill
+
+
 def indexed_block(engine, chain_id):
     with Session(engine) as session:
         state = session.get(IndexerState, chain_id)
@@ -35,9 +38,8 @@ def test_lock__one_holder_per_chain__the_next_takes_it_when_released(engine):
             lock.release()
 
 
+@POSTGRES_ONLY
 def test_postgres_lock__shows_in_pg_locks_with_the_holder_named(database_url, engine):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's advisory lock")
     lock = leader.lock_for(engine.url, 31337)
     assert lock.try_acquire()
     with psycopg.connect(lock.conninfo) as admin:
@@ -61,9 +63,8 @@ def test_file_lock__names_its_holder_in_the_file(tmp_path):
     rival.release()
 
 
+@POSTGRES_ONLY
 def test_postgres_lock__connection_killed__confirm_says_lost(database_url, engine, monkeypatch):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("a lock whose connection can be killed")
     monkeypatch.setattr(leader, "CONFIRM_EVERY", 0.0)
     lock = leader.lock_for(engine.url, 31337)
     assert lock.try_acquire()
@@ -95,10 +96,9 @@ def test_indexer__stands_by_while_another_holds_the_lock__then_indexes(make_inde
     assert indexed_block(engine, indexer.chain_id) == world.chain.block_number()
 
 
+@POSTGRES_ONLY
 def test_indexer__loses_its_lock__stops_stands_by_and_takes_it_again(database_url, make_indexer, engine, world,
                                                                     monkeypatch, caplog):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("a lock whose connection can be killed")
     monkeypatch.setattr(leader, "CONFIRM_EVERY", 0.0)
     indexer = make_indexer(standby_interval=0.05)
     stop = threading.Event()
