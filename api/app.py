@@ -25,6 +25,7 @@ from api.errors import ApiError
 from api.hub import Hub
 from api.market import Market
 from api.routes import auth, escrows, live, ops, orders, trades, webhooks
+from api.schemas import HAND_READ_BODIES
 from api.settings import ApiSettings
 from api.telemetry import RequestTelemetry, Telemetry
 from indexer import db as indexer_db
@@ -126,6 +127,7 @@ def create_app(
     app.state.platform = platform
     app.state.telemetry = telemetry
     app.add_middleware(RequestTelemetry, telemetry=telemetry)
+    _document_hand_read_bodies(app)
     for module in (auth, orders, trades, escrows, webhooks, live, ops):
         app.include_router(module.router)
     app.include_router(orders.book_router)
@@ -152,6 +154,25 @@ def create_app(
         )
 
     return app
+
+
+def _document_hand_read_bodies(app: FastAPI) -> None:
+    """Adds the schemas of the bodies routes read themselves (`schemas.json_body`) to OpenAPI's
+    components, where those routes' request bodies point."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in HAND_READ_BODIES:
+                definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, nested in definition.pop("$defs", {}).items():
+                    components.setdefault(name, nested)
+                components.setdefault(model.__name__, definition)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def jsonable(errors: list[dict]) -> list[dict]:

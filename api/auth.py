@@ -13,11 +13,12 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import jwt
 import siwe
-from eth_utils import to_checksum_address
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 from web3 import HTTPProvider
@@ -25,6 +26,7 @@ from web3 import HTTPProvider
 from api.errors import BadRequest, Unauthorized
 from api.models import AuthSession, LoginNonce, RefreshToken
 from api.settings import ApiSettings
+from indexer.escrow import to_checksum_address
 
 _ALGORITHM = "HS256"
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -33,6 +35,7 @@ LIVE_SESSION_SECONDS = 5.0
 process takes effect at once; through another replica, within this many seconds."""
 _LIVE_CACHE_ENTRIES = 100_000
 _live_until: dict[str, float] = {}  # session id -> until when it is known live
+_verified: dict[str, tuple[Caller, int]] = {}  # access token -> (its caller, its expiry), once its signature checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +153,32 @@ def logout(session: Session, caller: Caller) -> None:
     _live_until.pop(caller.session_id, None)
 
 
-def authenticate(session: Session, settings: ApiSettings, access_token: str) -> Caller:
-    """The caller an access token names, if it is genuine, unexpired, and its session is live."""
+def authenticate(
+    read: Callable[[], AbstractContextManager[Session]], settings: ApiSettings, access_token: str
+) -> Caller:
+    """The caller an access token names, if it is genuine, unexpired, and its session is live.
+    `read` opens a session, for when this process has not checked the session lately."""
+    caller, expires = _verified_token(settings, access_token)
+    if expires <= time.time():  # as PyJWT counts it
+        raise Unauthorized("the access token has expired; refresh it at /auth/refresh")
+    sid = caller.session_id
+    if _live_until.get(sid, 0.0) <= time.monotonic():
+        with read() as session:
+            revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == sid)).first()
+        if revoked is None or revoked:
+            raise Unauthorized("this session was logged out; sign in again")
+        if len(_live_until) >= _LIVE_CACHE_ENTRIES:
+            _live_until.clear()
+        _live_until[sid] = time.monotonic() + LIVE_SESSION_SECONDS
+    return caller
+
+
+def _verified_token(settings: ApiSettings, access_token: str) -> tuple[Caller, int]:
+    """(caller, expiry) of a genuine access token. A token's signature is checked once per
+    process: a client sends the same token with every request until it expires."""
+    known = _verified.get(access_token)
+    if known is not None:
+        return known
     try:
         claims = jwt.decode(
             access_token, settings.jwt_secret.get_secret_value(), algorithms=[_ALGORITHM],
@@ -161,15 +188,10 @@ def authenticate(session: Session, settings: ApiSettings, access_token: str) -> 
         raise Unauthorized("the access token has expired; refresh it at /auth/refresh") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("the access token is not valid; sign in at /auth/login") from None
-    sid = claims["sid"]
-    if _live_until.get(sid, 0.0) <= time.monotonic():
-        revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == sid)).first()
-        if revoked is None or revoked:
-            raise Unauthorized("this session was logged out; sign in again")
-        if len(_live_until) >= _LIVE_CACHE_ENTRIES:
-            _live_until.clear()
-        _live_until[sid] = time.monotonic() + LIVE_SESSION_SECONDS
-    return Caller(address=claims["sub"], session_id=sid)
+    if len(_verified) >= _LIVE_CACHE_ENTRIES:
+        _verified.clear()
+    known = _verified[access_token] = (Caller(address=claims["sub"], session_id=claims["sid"]), int(claims["exp"]))
+    return known
 
 
 def _tokens(session: Session, settings: ApiSettings, auth_session: AuthSession, now: int) -> Tokens:

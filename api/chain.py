@@ -10,11 +10,11 @@ import threading
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector
 
 from api.errors import BadRequest, Unavailable
 from indexer.errors import RpcError
-from indexer.escrow import DEAL_ABI_TYPE, Action, Deal
+from indexer.escrow import DEAL_ABI_TYPE, Action, Deal, to_checksum_address
 from indexer.rpc import RpcClient
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
+import psycopg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
@@ -27,11 +29,13 @@ from api.notify import BookCache, publish, record_webhooks
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.telemetry import ChainHead
-from api.trading import Changes, LostRace
+from api.trading import Changes, Db, LostRace, statements
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 WRITE_ATTEMPTS = 8
+# A lock timeout or deadlock: from SQLAlchemy, or from a driver the hot path speaks to directly.
+_BUSY = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 
 @dataclass
@@ -52,6 +56,8 @@ class Platform:
         self.books = BookCache(self.engine)
         self.limiter = RateLimiter(self.settings)
         self.chain_head = ChainHead(self.settings.rpc_url)
+        self._writers = threading.local()  # each thread's connection for `write_rows`
+        self._statements = statements(self.engine.dialect.name)
         # SQLite has one writer at a time; threads of this process queue here, in order, rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
         self._write_turn = threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
@@ -67,19 +73,28 @@ class Platform:
     def write(self, work: Callable[[Session, Changes], T]) -> T:
         """Runs `work` in one write transaction, retried when it lost a race for a row; once it
         commits, its live updates go out (its webhook deliveries were queued inside it)."""
+        return self._write(work, orm=True)
+
+    def write_rows(self, work: Callable[[Db, Changes], T]) -> T:
+        """`write`, handing `work` the database driver's own connection (`trading.Db`): for the
+        hot path, order placement, where an ORM session and SQLAlchemy's bookkeeping cost more
+        than the database. On SQLite it is a connection kept for this alone (writers take turns)."""
+        return self._write(work, orm=False)
+
+    def _write(self, work, orm: bool):
         for attempt in itertools.count(1):
             changes = Changes()
             try:
-                with self._write_turn, writing(self.engine) as session:
-                    result = work(session, changes)
-                    record_webhooks(session, changes)
+                with self._write_turn, self._transaction(orm) as handle:
+                    result = work(handle, changes)
+                    record_webhooks(Db.of(handle.connection()) if orm else handle, changes)
             except LostRace:
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 time.sleep(0.001 * attempt)
                 continue
-            except OperationalError as error:  # a lock timeout or a deadlock the database broke
-                log.warning("write failed: %s", error.orig)
+            except _BUSY as error:  # a lock timeout or a deadlock the database broke
+                log.warning("write failed: %s", getattr(error, "orig", error))
                 if attempt == WRITE_ATTEMPTS:
                     raise Unavailable("the database is too busy right now; try again") from None
                 time.sleep(0.01 * attempt)
@@ -87,6 +102,35 @@ class Platform:
             self.books.invalidate(changes.books)
             publish(self.hub, changes)
             return result
+
+    def _transaction(self, orm: bool) -> contextlib.AbstractContextManager:
+        if orm:
+            return writing(self.engine)
+        return self._driver_transaction()
+
+    @contextlib.contextmanager
+    def _driver_transaction(self) -> Iterator[Db]:
+        """A transaction on this thread's own connection, taken from the pool once and kept:
+        no checkout, ping and SQLAlchemy transaction per request. (SQLite: only the event loop
+        places orders, so it is one connection.) A connection that broke is given back, and the
+        next transaction takes a new one."""
+        connection = getattr(self._writers, "connection", None)
+        if connection is None:
+            connection = self._writers.connection = self.engine.raw_connection()
+        driver = connection.driver_connection
+        sqlite = self.engine.dialect.name == "sqlite"
+        try:
+            if sqlite:
+                driver.execute("BEGIN IMMEDIATE")  # the connection runs in autocommit: SQLAlchemy's setting
+            yield Db(driver, self._statements)
+        except BaseException:
+            try:
+                driver.execute("ROLLBACK") if sqlite else driver.rollback()
+            except _BUSY:  # the connection itself is gone
+                self._writers.connection = None
+                connection.invalidate()
+            raise
+        driver.execute("COMMIT") if sqlite else driver.commit()
 
 
 async def get_platform(request: Request) -> Platform:
@@ -105,10 +149,21 @@ async def get_caller(
 ) -> auth.Caller:
     """Async, to spare a thread hop per request: it reads the database only when this process
     has not checked the session for a few seconds (`auth.LIVE_SESSION_SECONDS`), briefly."""
-    if credentials is None:
+    return caller_of(platform, credentials.credentials if credentials else None)
+
+
+def caller_of(platform: Platform, access_token: str | None) -> auth.Caller:
+    """Who sends `access_token` (from an `Authorization: Bearer` header), or Unauthorized."""
+    if not access_token:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>' from /auth/login")
-    with platform.read() as session:  # its own, short: a write route then holds one connection only
-        return auth.authenticate(session, platform.settings, credentials.credentials)
+    # A session of its own, short: a write route then holds one connection only.
+    return auth.authenticate(platform.read, platform.settings, access_token)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The credentials of a request's `Authorization: Bearer ...` header, as `HTTPBearer` reads them."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials if scheme.lower() == "bearer" and credentials else None
 
 
 CurrentTrader = Annotated[auth.Caller, Depends(get_caller)]

@@ -9,8 +9,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from indexer.errors import OrrangeError
@@ -30,7 +32,8 @@ DEV_KEYS = [
 ]
 PROJECT = Path(__file__).resolve().parent.parent  # the clone: Ape's project (contracts/, scripts/)
 RELAYER_KEY = DEV_KEYS[9]  # pays the gas of relayed actions
-TRADER_KEYS = DEV_KEYS[1:6]  # the deploy script gives each 100,000 tUSD (and anvil 10,000 ETH)
+TRADER_KEYS = DEV_KEYS[1:5]  # TEST::1 to 4: the deploy script gives each 100,000 tUSD (and anvil 10,000 ETH)
+LOCAL_NETWORK = "ethereum:local:foundry"  # ape-foundry, at APE_FOUNDRY_HOST
 
 
 class DevnetError(OrrangeError):
@@ -74,21 +77,49 @@ def start_anvil(port: int) -> subprocess.Popen:
             time.sleep(0.1)
 
 
-def mine_every(url: str, seconds: int) -> None:
-    """From now on a block every `seconds` too, so the chain's clock moves and deadlines pass
-    (after deploying: Ape's deploy misreads receipts under interval mining)."""
+def mine_every(url: str, seconds: int, stop: threading.Event) -> None:
+    """Until `stop` is set, a block every `seconds` too, so the chain's clock moves and deadlines
+    pass while nobody trades. Transactions still mine at once: under anvil's own interval (or
+    mixed) mining, Ape's deploy misreads receipts."""
+
+    def mine() -> None:
+        while not stop.wait(seconds):
+            try:
+                rpc(url, "evm_mine")
+            except OSError:
+                return  # the chain has stopped
+
     if seconds:
-        rpc(url, "evm_setIntervalMining", [seconds])
+        threading.Thread(target=mine, name="miner", daemon=True).start()
 
 
-def deploy(url: str, directory: Path) -> None:
-    """`ape run deploy` against the chain at `url` (the escrow, tUSD, funded traders)."""
-    env = {**os.environ, "APE_FOUNDRY_HOST": url}
-    command = [str(Path(sys.executable).parent / "ape"), "run", "deploy", "--network", "ethereum:local:foundry",
-               "--account", "TEST::0", "--out", str(directory)]
+def deploy(
+    url: str, directory: Path, *, network: str = LOCAL_NETWORK, account: str = "TEST::0", options: Sequence[str] = (),
+    show_output: bool = False,
+) -> None:
+    """`ape run deploy` (the escrow; on a local chain tUSD and funded traders too) to the local
+    chain at `url`, or to another Ape `network` choice, recorded in `directory`. With
+    `show_output` the script talks to the terminal (its progress, a keyfile account's prompts)."""
     if not (PROJECT / "scripts" / "deploy.py").exists():
-        raise DevnetError(f"no scripts/deploy.py under {PROJECT}: run orrange up from a clone of the repository")
-    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=PROJECT)
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise DevnetError(f"deploying failed: {lines[-1] if lines else 'no output'}")
+        raise DevnetError(f"no scripts/deploy.py under {PROJECT}: run orrange from a clone of the repository")
+    if network == LOCAL_NETWORK:
+        try:  # else ape-foundry would start a chain of its own, and deploy to it for nothing
+            rpc(url, "eth_chainId")
+        except OSError as error:
+            raise DevnetError(f"no chain answers at {url} ({error}): start one with `orrange chain`") from None
+    # Ape's and pydantic's warnings about their own configuration are not the operator's business.
+    env = {**os.environ, "APE_FOUNDRY_HOST": url, "PYTHONWARNINGS": "ignore"}
+    command = [str(Path(sys.executable).parent / "ape"), "run", "deploy", "--network", network,
+               "--account", account, "--out", str(Path(directory).resolve()), *options]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=PROJECT)
+    output = bytearray()
+    while chunk := os.read(process.stdout.fileno(), 4096):  # as it comes: a prompt has no newline
+        output += chunk
+        if show_output:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    process.stdout.close()
+    if process.wait() != 0:
+        lines = output.decode(errors="replace").strip().splitlines()
+        reason = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
+        raise DevnetError(f"deploying failed: {' '.join(reason.split())}")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from eth_utils import to_checksum_address
 
-from indexer.deployment import Deployment
 from api.signing import PRICE_SCALE
+from indexer.deployment import Deployment
+from indexer.escrow import to_checksum_address
 
 # ISO 4217 codes and their minor units: how many decimals a fiat amount has.
 FIAT_DECIMALS = {

@@ -9,13 +9,13 @@ import json
 import time
 import uuid
 
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from api.hub import Hub, book_channel, trades_channel
-from api.models import Order, Trade, Webhook, WebhookDelivery
+from api.models import Order, Trade
 from api.schemas import OrderOut, TradeOut
-from api.trading import OPEN, Changes
+from api.trading import OPEN, Changes, Db
 
 BOOK_DEPTH = 50
 
@@ -24,20 +24,28 @@ def trade_event(trade: Trade) -> dict:
     return {"type": "trade", "event": f"trade.{trade.status.lower()}", "trade": TradeOut.of(trade).model_dump(mode="json")}
 
 
-def record_webhooks(session: Session, changes: Changes) -> None:
-    """Queues one delivery per webhook of either party, for each changed trade. Call before commit."""
+def record_webhooks(db: Db, changes: Changes) -> None:
+    """Queues one delivery per webhook of either party, for each changed trade, in the change's
+    own transaction. Call before commit."""
     if not changes.trades:
         return
-    parties = {address for trade in changes.trades for address in (trade.seller, trade.buyer)}
-    hooks = session.exec(select(Webhook).where(or_(*(Webhook.owner == party for party in parties)))).all()
+    parties = sorted({address for trade in changes.trades for address in (trade.seller, trade.buyer)})
+    marks = ", ".join([db.sql.mark] * len(parties))
+    hooks = db.driver.execute(f"SELECT id, owner FROM webhooks WHERE owner IN ({marks})", parties).fetchall()
     if not hooks:
         return
     now = time.time()
-    for trade in changes.trades:
-        for hook in hooks:
-            if hook.owner in (trade.seller, trade.buyer):
-                body = {"id": uuid.uuid4().hex, "created_at": int(now), **trade_event(trade)}
-                session.add(WebhookDelivery(webhook_id=hook.id, payload=json.dumps(body), next_attempt_at=now))
+    deliveries = [
+        (hook_id, json.dumps({"id": uuid.uuid4().hex, "created_at": int(now), **trade_event(trade)}), 0, now, False)
+        for trade in changes.trades
+        for hook_id, owner in hooks
+        if owner in (trade.seller, trade.buyer)
+    ]
+    db.driver.cursor().executemany(
+        "INSERT INTO webhook_deliveries (webhook_id, payload, attempts, next_attempt_at, delivered) "
+        f"VALUES ({', '.join([db.sql.mark] * 5)})",
+        deliveries,
+    )
 
 
 def book(session: Session, token: str, fiat: str, depth: int = BOOK_DEPTH, now: int | None = None) -> dict:

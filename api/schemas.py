@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema
 
 from api.engine import TimeInForce
 
@@ -115,7 +116,8 @@ class OrderOut(BaseModel):
 
     @classmethod
     def of(cls, row) -> OrderOut:
-        values = row.model_dump()
+        """From an `orders` row (the model, or any object with its columns)."""
+        values = {name: getattr(row, name) for name in _ORDER_FIELDS}
         values["payment_methods"] = json.loads(row.payment_methods)
         return cls(**values)
 
@@ -143,7 +145,12 @@ class TradeOut(BaseModel):
 
     @classmethod
     def of(cls, row) -> TradeOut:
-        return cls(**row.model_dump())
+        """From a `trades` row (the model, or any object with its columns)."""
+        return cls(**{name: getattr(row, name) for name in _TRADE_FIELDS})
+
+
+_ORDER_FIELDS = tuple(OrderOut.model_fields)
+_TRADE_FIELDS = tuple(TradeOut.model_fields)
 
 
 class PlacedOut(BaseModel):
@@ -223,3 +230,24 @@ class WebhookOut(BaseModel):
     url: str
     secret: str | None = Field(None, description="shown once, at registration: the HMAC key of the deliveries")
     created_at: int
+
+
+# --- bodies a route reads itself -----------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+HAND_READ_BODIES: list[type[BaseModel]] = []
+"""Models of bodies that routes parse with `parse_body`; `api.app` adds their schemas to OpenAPI."""
+
+
+def json_body(model: type[BaseModel]) -> dict:
+    """The OpenAPI `requestBody` of a route that reads `model` with `parse_body`."""
+    HAND_READ_BODIES.append(model)
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """`body` as `model`; malformed, it is refused as FastAPI refuses a body (422, the fields named)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        raise RequestValidationError([{**problem, "loc": ("body", *problem["loc"])} for problem in error.errors()]) from None

@@ -3,19 +3,24 @@ taking one, cancelling, and the trades each fill creates. The functions take the
 session and never commit: the route commits once, so a request changes all or nothing.
 
 Races: every fill rewrites the resting order with a compare-and-set on its `version`
-after reading it under a row lock (PostgreSQL `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE`
-serialises writers), so two takers can never both have the same remainder.
+(SQLite's `BEGIN IMMEDIATE` serialises writers besides), so two takers can never both have
+the same remainder: the one that finds the version changed retries its whole request. A take
+reads its order under a row lock (PostgreSQL `FOR UPDATE`). A placement reads the resting
+orders it could meet without one: locking the best few of a book for every placement would
+queue all placements of that book, crossing or not, behind each other's commits.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass, field, make_dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
+import psycopg
 from sqlmodel import Session, select
 
 from api import engine, lifecycle
@@ -24,6 +29,7 @@ from api.market import FIAT_DECIMALS, Market, fiat_amount
 from api.models import MakerNonce, Order, Trade
 from api.signing import Order as SignedOrder
 from api.signing import Side, trade_id
+from indexer.models import Uint256
 
 OPEN, FILLED, CANCELLED, EXPIRED = "OPEN", "FILLED", "CANCELLED", "EXPIRED"
 MAX_PAYMENT_METHODS = 10
@@ -33,18 +39,18 @@ INT64_MAX = 2**63 - 1
 
 
 _ORDERS = Order.__table__
-_FLOOR = select(MakerNonce.__table__.c.floor).where(MakerNonce.__table__.c.maker == bindparam("maker"))
-_OPEN_COUNT = (
-    select(func.count()).select_from(_ORDERS).where(_ORDERS.c.maker == bindparam("maker"), _ORDERS.c.status == OPEN)
-)
-_INSERT_ORDER = _ORDERS.insert()
-_UPDATE_ORDER = (
-    update(_ORDERS)
-    .where(_ORDERS.c.seq == bindparam("seq_"), _ORDERS.c.version == bindparam("read_version"))
-    .values(remaining=bindparam("remaining"), fills=bindparam("fills"), status=bindparam("status"),
-            version=bindparam("version"))
-)
-_INSERT_TRADE = Trade.__table__.insert()
+
+# Placing an order is the API's hot path: it speaks to the database driver directly, with
+# statements rendered once per dialect and rows as plain records with the tables' columns
+# (SQLAlchemy's per-statement and per-object bookkeeping cost more than the database did).
+ORDER_COLUMNS = tuple(column.name for column in _ORDERS.columns)
+TRADE_COLUMNS = tuple(column.name for column in Trade.__table__.columns)
+OrderRow = make_dataclass("OrderRow", ORDER_COLUMNS, slots=True)
+OrderRow.__doc__ = "An `orders` row, as the placement path reads and writes it."
+TradeRow = make_dataclass("TradeRow", TRADE_COLUMNS, slots=True)
+TradeRow.__doc__ = "A `trades` row, as a fill writes it."
+_SEQ = ORDER_COLUMNS.index("seq")
+_INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)  # the drivers' own: the hot path speaks to them
 
 
 class LostRace(Conflict):
@@ -66,8 +72,8 @@ class Changes:
 
 @dataclass
 class Placed:
-    order: Order
-    trades: list[Trade]
+    order: OrderRow
+    trades: list[TradeRow]
 
 
 def validate(order: SignedOrder, market: Market, now: int) -> None:
@@ -98,7 +104,7 @@ def validate(order: SignedOrder, market: Market, now: int) -> None:
 
 
 def place(
-    session: Session,
+    db: Db,
     market: Market,
     signed: SignedOrder,
     order_hash: str,
@@ -110,46 +116,48 @@ def place(
     max_open_orders: int,
     now: int | None = None,
 ) -> Placed:
-    """Stores a verified signed order and matches it against the book by price-time priority.
-
-    The hot path of the API, so it speaks SQLAlchemy Core (no ORM identity map) and reads
-    only as many resting orders as the match needs: a few first, more only if those run out."""
+    """Stores a verified signed order and matches it against the book by price-time priority,
+    reading only as many resting orders as the match needs: a few first, more only if those
+    run out."""
     now = int(time.time()) if now is None else now
-    connection = session.connection()
-    floor = connection.execute(_FLOOR, {"maker": signed.maker}).scalar()
-    if floor is not None and signed.nonce < floor:
-        raise BadRequest(f"the order's nonce is below the maker's nonce floor {floor}: it was cancelled")
+    sql = db.sql
+    floor, open_orders = db.driver.execute(sql.maker, (signed.maker, signed.maker)).fetchone()
+    if floor is not None and signed.nonce < int(floor):
+        raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
     rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
-    if rests and connection.execute(_OPEN_COUNT, {"maker": signed.maker}).scalar() >= max_open_orders:
+    if rests and open_orders >= max_open_orders:
         raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
 
+    row = OrderRow(
+        seq=None, **_columns(signed), hash=order_hash, signature=signature, time_in_force=str(time_in_force),
+        status=OPEN, remaining=signed.amount, fills=0, version=0, created_at=now,
+    )
     limit = FIRST_CANDIDATES
     while True:
-        candidates = _candidates(connection, signed, now, limit)
+        candidates = [sql.order(values) for values in db.driver.execute(
+            sql.candidates[signed.side], (signed.token, signed.fiat, signed.price, now, signed.maker, limit))]  # fmt: skip
         book = engine.Book()
         try:
             for candidate in candidates:
                 book.add(_book_order(candidate), now=now)
-            result = book.place(_book_order(_incoming_row(signed, order_hash)), time_in_force, now=now)
+            result = book.place(_book_order(row), time_in_force, now=now)
         except engine.EngineError as error:
             raise BadRequest(str(error)) from None
         if not result.remaining or len(candidates) < limit or limit >= MAX_CANDIDATES:
             break
         limit = min(limit * 8, MAX_CANDIDATES)  # the first few ran out before the order did: look deeper
 
-    status = OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED)
-    row = Order(**_columns(signed), hash=order_hash, signature=signature, time_in_force=str(time_in_force),
-                status=status, remaining=result.remaining, created_at=now)
-    values = row.model_dump(exclude={"seq"})
+    row.status = OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED)
+    row.remaining = result.remaining
     try:
-        row.seq = connection.execute(_INSERT_ORDER.values(**values)).inserted_primary_key[0]
-    except IntegrityError:
+        row.seq = db.scalar(sql.insert_order, sql.order_params(row))
+    except _INTEGRITY_ERRORS:
         raise Conflict(f"order {order_hash} was already submitted") from None
     by_hash = {candidate.hash: candidate for candidate in candidates}
     trades = []
     for fill in result.fills:
-        resting = Order(**by_hash[fill.order_id]._mapping)
-        trades.append(_fill(session, market, resting, signed.maker, fill.amount, _shared_method(resting, signed),
+        resting = by_hash[fill.order_id]
+        trades.append(_fill(db, market, resting, signed.maker, fill.amount, _shared_method(resting, signed),
                             lock_window, now))
         changes.orders.append(resting)
     changes.orders.append(row)
@@ -168,7 +176,7 @@ def take(
     *,
     lock_window: int,
     now: int | None = None,
-) -> Trade:
+) -> TradeRow:
     """The P2P way: the taker names an order and an amount within [min fill, remaining]."""
     now = int(time.time()) if now is None else now
     row = session.exec(select(Order).where(Order.hash == order_hash).with_for_update()).first()
@@ -188,7 +196,7 @@ def take(
     if not engine.can_take(row.remaining, row.min_fill, amount):
         raise BadRequest(f"the amount taken from this order must be {engine.takeable(row.remaining, row.min_fill)} "
                          "base units")
-    trade = _fill(session, market, row, taker, amount, payment_method, lock_window, now)
+    trade = _fill(Db.of(session.connection()), market, row, taker, amount, payment_method, lock_window, now)
     changes.orders.append(row)
     changes.trades.append(trade)
     return trade
@@ -259,15 +267,17 @@ def party_trade(session: Session, trade_id_hex: str, caller: str, for_update: bo
 
 
 def _fill(
-    session: Session, market: Market, row: Order, taker: str, amount: int, payment_method: str, lock_window: int,
+    db: Db, market: Market, row, taker: str, amount: int, payment_method: str, lock_window: int,
     now: int,
-) -> Trade:
+) -> TradeRow:
+    """Takes `amount` from the order `row` (a model or an `OrderRow`) for `taker`: the order is
+    rewritten (compare-and-set) and the trade stored."""
     fill_index = row.fills
     remaining = row.remaining - amount
-    set_order(session, row, remaining=remaining, fills=fill_index + 1, status=OPEN if remaining else FILLED)
+    _write_order(db, row, remaining=remaining, fills=fill_index + 1, status=OPEN if remaining else FILLED)
     seller, buyer = (row.maker, taker) if row.side == Side.SELL else (taker, row.maker)
     token = market.tokens[row.token]
-    trade = Trade(
+    trade = TradeRow(
         trade_id="0x" + trade_id(bytes.fromhex(row.hash[2:]), taker, fill_index).hex(),
         order_hash=row.hash,
         fill_index=fill_index,
@@ -282,45 +292,32 @@ def _fill(
         fiat_amount=str(fiat_amount(amount, row.price, token.decimals, row.fiat)),
         payment_method=payment_method,
         status=str(lifecycle.TradeStatus.AWAITING_LOCK),
+        flag=None,
         lock_deadline=now + lock_window,
+        deadline_passed=False,
         created_at=now,
         updated_at=now,
     )
-    session.connection().execute(_INSERT_TRADE, trade.model_dump())
+    db.driver.execute(db.sql.insert_trade, db.sql.trade_params(trade))
     return trade
 
 
 def set_order(session: Session, row: Order, **values) -> None:
     """Writes `values` (of remaining, fills, status) to the order if nobody changed it since it
     was read (else LostRace)."""
+    _write_order(Db.of(session.connection()), row, **values)
+
+
+def _write_order(db: Db, row, **values) -> None:
     for name, value in values.items():
         setattr(row, name, value)
-    written = session.connection().execute(
-        _UPDATE_ORDER,
-        {"seq_": row.seq, "read_version": row.version, "remaining": row.remaining, "fills": row.fills,
-         "status": row.status, "version": row.version + 1},
+    sql = db.sql
+    written = db.driver.execute(
+        sql.update_order, (sql.uint(row.remaining), row.fills, row.status, row.version + 1, row.seq, row.version)
     ).rowcount
     if written != 1:
         raise LostRace(f"order {row.hash} changed while this request used it; try again")
     row.version += 1
-
-
-def _candidates(connection, incoming: SignedOrder, now: int, limit: int) -> list:
-    """The first `limit` resting orders the incoming one could meet, best first, locked for
-    this transaction (PostgreSQL; SQLite's writer lock already covers them)."""
-    if incoming.side == Side.BUY:
-        side, crosses, best = Side.SELL, _ORDERS.c.price <= incoming.price, (_ORDERS.c.price.asc(), _ORDERS.c.seq.asc())
-    else:
-        side, crosses, best = Side.BUY, _ORDERS.c.price >= incoming.price, (_ORDERS.c.price.desc(), _ORDERS.c.seq.asc())
-    query = (
-        select(_ORDERS)
-        .where(_ORDERS.c.token == incoming.token, _ORDERS.c.fiat == incoming.fiat, _ORDERS.c.side == int(side),
-               _ORDERS.c.status == OPEN, crosses, _ORDERS.c.expiry > now, _ORDERS.c.maker != incoming.maker)
-        .order_by(*best)
-        .limit(limit)
-        .with_for_update()
-    )
-    return connection.execute(query).all()
 
 
 def _columns(signed: SignedOrder) -> dict:
@@ -346,12 +343,85 @@ def _book_order(row) -> engine.BookOrder:
     )
 
 
-def _incoming_row(signed: SignedOrder, order_hash: str):
-    return SimpleNamespace(**_columns(signed), hash=order_hash, seq=None, remaining=signed.amount)
-
-
-def _shared_method(resting: Order, incoming: SignedOrder) -> str:
+def _shared_method(resting, incoming: SignedOrder) -> str:
     """The first of the resting order's payment methods that the incoming order also offers."""
     offered = set(incoming.payment_methods)
     return next(method for method in json.loads(resting.payment_methods) if method in offered)
 
+
+class _Statements:
+    """The placement path's SQL in one dialect's parameter style, and its uint256 columns'
+    encoding there (SQLite keeps them as 78-digit strings; PostgreSQL as NUMERIC)."""
+
+    def __init__(self, dialect: str):
+        postgres = dialect == "postgresql"
+        self.mark = mark = "%s" if postgres else "?"
+        columns = ", ".join(ORDER_COLUMNS)
+        self.uint = (lambda value: value) if postgres else (lambda value: f"{value:078d}")
+        self.maker = (  # a maker's nonce floor and open orders, in one round trip
+            f"SELECT (SELECT floor FROM maker_nonces WHERE maker = {mark}), "
+            f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}')"
+        )
+        self.candidates = {
+            incoming: f"SELECT {columns} FROM orders WHERE token = {mark} AND fiat = {mark} AND side = {int(resting)} "
+            f"AND status = '{OPEN}' AND price {crosses} {mark} AND expiry > {mark} AND maker <> {mark} "
+            f"ORDER BY price {best}, seq ASC LIMIT {mark}"
+            for incoming, resting, crosses, best in ((Side.BUY, Side.SELL, "<=", "ASC"), (Side.SELL, Side.BUY, ">=", "DESC"))
+        }  # fmt: skip
+        inserted = [column for column in ORDER_COLUMNS if column != "seq"]  # the database numbers it
+        self.insert_order = (
+            f"INSERT INTO orders ({', '.join(inserted)}) VALUES ({', '.join([mark] * len(inserted))}) RETURNING seq"
+        )
+        self.update_order = (
+            f"UPDATE orders SET remaining = {mark}, fills = {mark}, status = {mark}, version = {mark} "
+            f"WHERE seq = {mark} AND version = {mark}"
+        )
+        self.insert_trade = f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join([mark] * len(TRADE_COLUMNS))})"
+        self._order_uints = [i for i, column in enumerate(_ORDERS.columns) if isinstance(column.type, Uint256)]
+        self._trade_uints = [i for i, column in enumerate(Trade.__table__.columns) if isinstance(column.type, Uint256)]
+
+    def order(self, values) -> OrderRow:
+        """An `orders` row as the driver returned it."""
+        values = list(values)
+        for position in self._order_uints:
+            values[position] = int(values[position])
+        return OrderRow(*values)
+
+    def order_params(self, row: OrderRow) -> tuple:
+        """The insert's parameters: every column but seq."""
+        values = self._params(row, ORDER_COLUMNS, self._order_uints)
+        return values[:_SEQ] + values[_SEQ + 1 :]
+
+    def trade_params(self, row: TradeRow) -> tuple:
+        return self._params(row, TRADE_COLUMNS, self._trade_uints)
+
+    def _params(self, row, columns: tuple[str, ...], uints: list[int]) -> tuple:
+        values = [getattr(row, column) for column in columns]
+        for position in uints:
+            values[position] = self.uint(values[position])
+        return tuple(values)
+
+
+@cache
+def statements(dialect: str) -> _Statements:
+    """The placement path's statements for a dialect ("sqlite", "postgresql")."""
+    return _Statements(dialect)
+
+
+@dataclass(frozen=True, slots=True)
+class Db:
+    """A write transaction as the hot path speaks to it: the driver's own connection (sqlite3 or
+    psycopg, in the transaction) and the statements in its dialect."""
+
+    driver: Any
+    sql: _Statements
+
+    @classmethod
+    def of(cls, connection: Connection) -> Db:
+        """The transaction a SQLAlchemy connection is in."""
+        return cls(connection.connection.driver_connection, statements(connection.dialect.name))
+
+
+    def scalar(self, statement: str, params: tuple) -> Any:
+        row = self.driver.execute(statement, params).fetchone()
+        return None if row is None else row[0]

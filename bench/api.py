@@ -4,10 +4,13 @@
 
 The API runs as it does in production (`uvicorn api.app:create_app --factory`, one process,
 jobs off) against an escrow deployed on a fresh anvil; the load comes from one asyncio
-process (aiohttp) on the same machine, so both share its two cores. Figures, per database:
+process on the same machine, so both share its two cores: HTTP requests prepared as bytes
+beforehand over keep-alive connections (bench/rawhttp.py, a tenth of a general client's cost
+per request), WebSockets through aiohttp. Figures, per database:
 
-- baseline: GET /health (one small database read) as fast as 100 connections go: what this
-  server and client manage at all, the yardstick for the rest (ratios survive a noisy machine);
+- baseline: GET /market (a few constants, no database) as fast as 100 connections go: what
+  this server and client manage at all, the yardstick for the rest (ratios survive a noisy
+  machine);
 - placement: signed orders (EIP-712, checked on arrival; a fifth of them cross the book and
   trade) offered at `--rate` per second, open loop, from 100 connections: achieved orders/s and
   latency percentiles; then as fast as the 100 connections go (closed loop);
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import aiohttp
 import psycopg
+import uvloop
 from ape import project
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -39,6 +43,7 @@ from eth_account.messages import encode_defunct
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.signing import Order, Side  # noqa: E402
+from bench import rawhttp  # noqa: E402
 from tests.anvil import anvil, free_port  # noqa: E402
 from tests.api.conftest import deploy_trading_world, siwe_message  # noqa: E402
 from tests.chain import Chain  # noqa: E402
@@ -200,7 +205,7 @@ async def bench_database(kind: str, database_url: str, chain: Chain, world, args
     server = Server(database_url, chain.url, world.deployment_dir, args.workers)
     rng = random.Random(7)
     token = world.tokens[1]
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)  # setting up, and the WebSocket round
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             await server.wait(session)
@@ -209,43 +214,42 @@ async def bench_database(kind: str, database_url: str, chain: Chain, world, args
             headers = [await sign_in(session, url, wallet) for wallet in wallets]
             count = int(args.rate * args.seconds * 1.1) + 20_000
             started = time.perf_counter()
-            bodies = signed_orders(wallets, token, count, 31337, world.escrow, rng)
+            orders = [rawhttp.request_bytes(url, "POST", "/orders", body, headers[index])
+                      for index, body in signed_orders(wallets, token, count, 31337, world.escrow, rng)]  # fmt: skip
             print(f"{kind}: {count:,} orders signed in {time.perf_counter() - started:.1f} s", flush=True)
-            queue = iter(bodies)
+        queue = iter(orders)
+        clients = await rawhttp.connections(url, CLIENTS)
+        trivial_request = rawhttp.request_bytes(url, "GET", "/market")
+        book_request = rawhttp.request_bytes(url, "GET", f"/book?token={token}&fiat=EUR")
 
-            async def health(_number, _sent):
-                async with session.get(f"{url}/health") as response:
-                    await response.read()
-                    return response.status
+        async def trivial(number, _sent):
+            return (await clients[number].send(trivial_request))[0]
 
-            async def place(_number, _sent):
-                index, body = next(queue)
-                async with session.post(f"{url}/orders", json=body, headers=headers[index]) as response:
-                    await response.read()
-                    return response.status
+        async def place(number, _sent):
+            return (await clients[number].send(next(queue)))[0]
 
-            book_url = f"{url}/book?token={token}&fiat=EUR"
+        base, latencies, statuses = await closed_loop(trivial, CLIENTS, args.seconds)
+        print(row("baseline GET /market (closed)", base, latencies, statuses), flush=True)
+        rate, latencies, statuses = await open_loop(place, CLIENTS, args.rate, args.seconds)
+        print(row(f"POST /orders at {args.rate:,}/s (open)", rate, latencies, statuses, base), flush=True)
+        rate, latencies, statuses = await closed_loop(place, CLIENTS, args.seconds)
+        print(row("POST /orders (closed, max)", rate, latencies, statuses, base), flush=True)
+        for connection in clients:
+            connection.close()
 
-            async def read_book(_number, _sent):
-                async with session.get(book_url) as response:
-                    await response.read()
-                    return response.status
+        readers = await rawhttp.connections(url, BOOK_CONNECTIONS)
 
-            base, latencies, statuses = await closed_loop(health, CLIENTS, args.seconds)
-            print(row("baseline GET /health (closed)", base, latencies, statuses), flush=True)
-            rate, latencies, statuses = await open_loop(place, CLIENTS, args.rate, args.seconds)
-            print(row(f"POST /orders at {args.rate:,}/s (open)", rate, latencies, statuses, base), flush=True)
-            rate, latencies, statuses = await closed_loop(place, CLIENTS, args.seconds)
-            print(row("POST /orders (closed, max)", rate, latencies, statuses, base), flush=True)
+        async def read_book(number, _sent):
+            return (await readers[number].send(book_request))[0]
 
-        book_connector = aiohttp.TCPConnector(limit=BOOK_CONNECTIONS)
-        async with aiohttp.ClientSession(connector=book_connector) as session:
-            rate, latencies, statuses = await open_loop(read_book, BOOK_CONNECTIONS, BOOK_CONNECTIONS, args.seconds)
-            print(row(f"GET /book, {BOOK_CONNECTIONS:,} conns ~1/s each (open)", rate, latencies, statuses, base),
-                  flush=True)
-            rate, latencies, statuses = await closed_loop(read_book, BOOK_CONNECTIONS, args.seconds)
-            print(row(f"GET /book, {BOOK_CONNECTIONS:,} conns (closed, max)", rate, latencies, statuses, base),
-                  flush=True)
+        rate, latencies, statuses = await open_loop(read_book, BOOK_CONNECTIONS, BOOK_CONNECTIONS, args.seconds)
+        print(row(f"GET /book, {BOOK_CONNECTIONS:,} conns ~1/s each (open)", rate, latencies, statuses, base),
+              flush=True)
+        rate, latencies, statuses = await closed_loop(read_book, BOOK_CONNECTIONS, args.seconds)
+        print(row(f"GET /book, {BOOK_CONNECTIONS:,} conns (closed, max)", rate, latencies, statuses, base),
+              flush=True)
+        for connection in readers:
+            connection.close()
 
         await websocket_fanout(server.url, token, wallets[0], headers[0], world, args.subscribers, rng)
     finally:
@@ -311,6 +315,7 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the load generator's share of the CPU, smaller
     with anvil("--accounts", "12") as rpc_url, tempfile.TemporaryDirectory() as directory:
         chain = Chain(rpc_url)
         world = deploy_trading_world(chain, project, Path(directory) / "deployments")

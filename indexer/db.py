@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from indexer.store import tune_sqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_MIGRATIONS_LOCK = int.from_bytes(b"ORNM", "big")  # a PostgreSQL advisory lock key
+MIGRATION_LOCK = 0x6F7272616E6765  # "orrange": the PostgreSQL advisory lock migrations hold
 
 
 def make_engine(url: str, **options) -> Engine:
@@ -51,5 +51,5 @@ def migrating(engine: Engine) -> Iterator[Connection]:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         connection = held.enter_context(engine.begin())
         if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATIONS_LOCK})")
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         yield connection

@@ -14,10 +14,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, keccak
 
-try:  # a C implementation that ships with eth-ape; eth-utils' is ten times slower
-    from cchecksum import to_checksum_address
-except ImportError:  # pragma: no cover
-    from eth_utils import to_checksum_address
+from indexer.escrow import to_checksum_address
 
 
 @dataclass(slots=True)
@@ -44,6 +41,20 @@ class Event:
 
 
 _checksummed: dict[str, str] = {}
+_hashes: dict[str, str] = {}
+
+
+def _hash(text: str) -> str:
+    """A 32-byte hash in lower case, one string object per value: a block's hash recurs in each
+    of its logs, a transaction's and a trade's in several, and objects shared this way are
+    pickled once on their way to the writer."""
+    try:
+        return _hashes[text]
+    except KeyError:
+        if len(_hashes) > 100_000:
+            _hashes.clear()
+        value = _hashes[text] = text.lower()
+        return value
 
 
 def _address(word: str) -> str:
@@ -67,6 +78,8 @@ def _word_decoder(abi_type: str) -> Callable[[str], Any] | None:
         return lambda word: int(word, 16) - (1 << 256 if int(word[0], 16) >= 8 else 0)
     if abi_type == "bool":
         return lambda word: word[-1] != "0"
+    if abi_type == "bytes32":
+        return lambda word: _hash("0x" + word)
     if abi_type.startswith("bytes") and abi_type[5:].isdigit():
         size = int(abi_type[5:])
         return lambda word: "0x" + word[: 2 * size].lower()
@@ -135,9 +148,9 @@ class EventDecoder:
             name=spec.name,
             contract=_address(log["address"][2:].rjust(64, "0")),
             block_number=int(log["blockNumber"], 16),
-            block_hash=log["blockHash"].lower(),
+            block_hash=_hash(log["blockHash"]),
             log_index=int(log["logIndex"], 16),
-            tx_hash=log["transactionHash"].lower(),
+            tx_hash=_hash(log["transactionHash"]),
             timestamp=int(timestamp, 16) if timestamp else None,
             args=args,
         )

@@ -46,7 +46,7 @@ class LogFetcher:
         addresses: list[str],
         topics: list[str],
         *,
-        initial_range: int = 100,
+        initial_range: int = 10,
         max_range: int = 100_000,
         target_logs: int = 2_000,
         fast_seconds: float = 1.0,
@@ -182,35 +182,73 @@ class FetchStats:
     shrinks: int
 
 
+BATCH_EVENTS = 2_000  # events handed to the writer at once (whole blocks; a denser block goes whole)
+
+
 def decoded_ranges(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
-    """(start, end, events) for consecutive ranges covering [start, end]; the counters are
-    appended to `stats` at the end."""
+    """(start, end, events) for consecutive ranges covering [start, end], none holding much more
+    than BATCH_EVENTS events; the counters are appended to `stats` at the end."""
     rpc = RpcClient(job.rpc_url, timeout=job.rpc_timeout, max_attempts=job.rpc_max_attempts)
     decoder = EventDecoder(job.abi)
     fetcher = LogFetcher(rpc, job.addresses, decoder.topics, initial_range=job.initial_range, max_range=job.max_range)
     for log_range in _read_ahead(fetcher.ranges(start, end)):
-        yield log_range.start, log_range.end, decode_logs(decoder, rpc, log_range.logs)
+        for first, last, logs in block_batches(log_range, BATCH_EVENTS):
+            yield first, last, decode_logs(decoder, rpc, logs)
     stats.append(FetchStats(rpc.requests_sent, rpc.retries, fetcher.shrinks))
 
 
-def _read_ahead(ranges: Iterator[LogRange], depth: int = 2) -> Iterator[LogRange]:
-    """Runs `ranges` in a thread, so the node serves the next range while this one is decoded."""
+def block_batches(log_range: LogRange, size: int) -> Iterator[tuple[int, int, list[dict]]]:
+    """Splits a range's logs (in chain order) into (first block, last block, logs) of about `size`
+    logs, cut only between blocks, so that the writer starts on a dense range before all of it is
+    decoded, and its transactions stay small."""
+    logs, first, begin = log_range.logs, log_range.start, 0
+    while len(logs) - begin > size:
+        cut = begin + size
+        block = logs[cut - 1]["blockNumber"]
+        while cut < len(logs) and logs[cut]["blockNumber"] == block:
+            cut += 1
+        if cut == len(logs):
+            break
+        last = int(block, 16)
+        yield first, last, logs[begin:cut]
+        first, begin = last + 1, cut
+    yield first, log_range.end, logs[begin:]
+
+
+def _read_ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """Runs `items` in a thread, `depth` items ahead of the consumer (so the node serves the next
+    range while this one is decoded, or the next batch arrives while this one is written). The
+    thread ends when `items` does, or soon after the consumer stops asking."""
     channel: queue.Queue = queue.Queue(depth)
     finished = object()
+    abandoned = threading.Event()
+
+    def offer(item) -> bool:
+        while not abandoned.is_set():
+            try:
+                channel.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def produce():
         try:
-            for item in ranges:
-                channel.put(item)
-            channel.put(finished)
+            for item in items:
+                if not offer(item):
+                    return
+            offer(finished)
         except BaseException as fault:  # noqa: BLE001 - raised again in the consumer
-            channel.put(fault)
+            offer(fault)
 
     threading.Thread(target=produce, name="indexer-read-ahead", daemon=True).start()
-    while (item := channel.get()) is not finished:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := channel.get()) is not finished:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        abandoned.set()
 
 
 def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
@@ -247,8 +285,9 @@ def _leave_the_parent_alone(keep_fd: int) -> None:
 def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
     """Yields (start, end, events) for consecutive ranges of [start, end], fetched and decoded in
     a child process: on two cores, decoding the next range runs beside writing this one (a
-    thread would share one interpreter lock with the writer). The child's counters are
-    appended to `stats` at the end."""
+    thread would share one interpreter lock with the writer). A thread here receives the
+    child's batches while this one is written, so the child never waits on a full pipe. The
+    child's counters are appended to `stats` at the end."""
     context = multiprocessing.get_context("fork")
     # The child's collector leaves the parent's objects alone: no copy-on-write storm, and no
     # finalizer in the child touching a file it closed.
@@ -258,18 +297,22 @@ def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats
     worker.start()
     gc.unfreeze()
     sender.close()
-    try:
-        while True:
-            message = receiver.recv()
-            if isinstance(message, FetchStats):
-                stats.append(message)
-                return
+
+    def batches_received():
+        while not isinstance(message := receiver.recv(), FetchStats):
             if isinstance(message, BaseException):
                 raise message
             first, last, rows = message
             yield first, last, [Event(*row) for row in rows]
+        stats.append(message)
+
+    batches = _read_ahead(batches_received(), depth=4)
+    try:
+        yield from batches
     finally:
-        receiver.close()
+        batches.close()
         if worker.is_alive():
             worker.terminate()
         worker.join(timeout=5)
+        # The receiving thread ends at the pipe's end of file; the pipe closes with the last
+        # reference to it (closing it here could pull it from under that thread's read).

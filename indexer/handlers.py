@@ -13,6 +13,10 @@ from typing import Any
 from indexer.decode import Event
 from indexer.escrow import Status
 
+LOCKED, PAID, RELEASED, REFUNDED, DISPUTED, RESOLVED = (
+    status.name for status in (Status.LOCKED, Status.PAID, Status.RELEASED, Status.REFUNDED, Status.DISPUTED, Status.RESOLVED)
+)
+
 ESCROW, CLAIMABLE, FEE_POOL, CONTRACT = "escrows", "claimables", "fee_pools", "escrow_contracts"
 
 EscrowKey = tuple[str, str]  # contract, trade_id
@@ -46,9 +50,11 @@ class BatchState:
 
     def get(self, table: str, key: tuple) -> Any:
         rows = self.rows[table]
-        if key not in rows:
-            rows[key] = self._load(table, key)
-        return rows[key]
+        try:
+            return rows[key]
+        except KeyError:
+            row = rows[key] = self._load(table, key)
+            return row
 
     def touch(self, table: str, key: tuple, block: int) -> Any:
         """The row (None if it doesn't exist yet), about to change in `block`: its image before
@@ -106,7 +112,7 @@ def _locked(state: BatchState, event: Event) -> None:
         "amount": args["amount"],
         "fee": args["fee"],
         "deadline": args["deadline"],
-        "status": Status.LOCKED.name,
+        "status": LOCKED,
         "locked_block": event.block_number,
         "locked_tx": event.tx_hash,
         "locked_at": event.timestamp,
@@ -126,7 +132,7 @@ def _locked(state: BatchState, event: Event) -> None:
 
 
 def _paid(state: BatchState, event: Event) -> None:
-    _update_escrow(state, event, status=Status.PAID.name, paid_at=event.timestamp)
+    _update_escrow(state, event, status=PAID, paid_at=event.timestamp)
 
 
 def _released(state: BatchState, event: Event) -> None:
@@ -134,7 +140,7 @@ def _released(state: BatchState, event: Event) -> None:
     row = _update_escrow(
         state,
         event,
-        status=Status.RELEASED.name,
+        status=RELEASED,
         closed_at=event.timestamp,
         buyer_amount=args["buyer_amount"],
         seller_amount=0,
@@ -147,7 +153,7 @@ def _refunded(state: BatchState, event: Event) -> None:
     _update_escrow(
         state,
         event,
-        status=Status.REFUNDED.name,
+        status=REFUNDED,
         closed_at=event.timestamp,
         buyer_amount=0,
         seller_amount=event.args["amount"],
@@ -161,7 +167,7 @@ def _extended(state: BatchState, event: Event) -> None:
 
 def _disputed(state: BatchState, event: Event) -> None:
     _update_escrow(
-        state, event, status=Status.DISPUTED.name, disputed_at=event.timestamp, disputed_by=event.args["by"]
+        state, event, status=DISPUTED, disputed_at=event.timestamp, disputed_by=event.args["by"]
     )
 
 
@@ -170,7 +176,7 @@ def _resolved(state: BatchState, event: Event) -> None:
     row = _update_escrow(
         state,
         event,
-        status=Status.RESOLVED.name,
+        status=RESOLVED,
         closed_at=event.timestamp,
         buyer_amount=args["buyer_amount"],
         seller_amount=args["seller_amount"],

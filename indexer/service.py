@@ -203,9 +203,9 @@ class Indexer:
             initial_range=settings.initial_range,
             max_range=settings.max_range,
         )
-        with _collector_paused():
+        with _collector_paused(), self.store.pipeline() as writer:
             for _first, last, events in fetch_in_process(job, start, end, self.fetch_stats):
-                self.progress.events += self.store.write_batch(
+                self.progress.events += writer.write(
                     events,
                     to_block=last,
                     to_hash=None,
@@ -214,7 +214,7 @@ class Indexer:
                     confirmations=settings.confirmations,
                     reorg_depth=settings.reorg_depth,
                 )
-                self.progress.indexed = last
+                self.progress.indexed = last  # handed to the writer; committed before backfill returns
                 if on_progress:
                     on_progress(self.progress)
 

@@ -1,7 +1,7 @@
 """Orrange's configuration, read from `ORRANGE_*` environment variables and `.env`: this class
 holds what every process needs (database, chain, logs, the indexer); `api.settings.ApiSettings`
-adds the API's. Nothing else in Orrange reads the environment; README's settings table lists
-every field of both."""
+adds the API's. Nothing else in Orrange reads an `ORRANGE_*` variable; README's settings table
+lists every field of both."""
 
 from pathlib import Path
 from typing import Literal, Self
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     confirmations: int = Field(12, ge=0, description="blocks after which indexed data is final")
     reorg_depth: int = Field(128, ge=1, description="recent blocks whose hashes are kept to detect reorgs")
     poll_interval: float = Field(0.5, gt=0, description="seconds between head polls without WebSocket")
-    initial_range: int = Field(100, ge=1, description="blocks per eth_getLogs at the start of a backfill")
+    initial_range: int = Field(10, ge=1, description="blocks per eth_getLogs at the start of a backfill")
     max_range: int = Field(100_000, ge=1, description="largest eth_getLogs range the indexer grows to")
     rpc_timeout: float = Field(30.0, gt=0, description="seconds before an RPC request counts as timed out")
     rpc_max_attempts: int = Field(12, ge=1, description="tries of one RPC request before giving up")

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -122,6 +126,9 @@ class Store:
         self._undo_sql = (
             f"INSERT INTO undo_log (chain_id, block_number, seq, table_name, key, image) VALUES ({', '.join([mark] * 6)})"
         )
+        database = engine.url.database
+        sqlite_file = engine.dialect.name == "sqlite" and database and database != ":memory:"
+        self._checkpointer = _Checkpointer(database) if sqlite_file else None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -159,50 +166,91 @@ class Store:
         """Stores `events` (all of blocks up to `to_block`) and what they change, and moves the
         checkpoint to `to_block`, in one transaction. Returns how many events were new."""
         with self.engine.begin() as conn:
-            if self._postgres:
-                # A commit lost to a server crash loses its checkpoint with it, and the indexer
-                # indexes those blocks again: no need to wait for the disk on every batch.
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            events = self._not_yet_stored(conn, events)
-            state = BatchState(
-                self.chain_id,
-                load=lambda table, key: self._load(conn, table, key),
-                pools_of=lambda contract: self._pools_of(conn, contract),
-                undo_from=undo_from,
-            )
-            self._prefetch_escrows(conn, state, events)
-            for item in events:
-                apply(state, item)
-            finalized = max(0, min(to_block, head - confirmations))
-            for key in state.dirty[ESCROW]:
-                row = state.rows[ESCROW][key]
-                row["final"] = row["updated_block"] <= finalized
-            if events:
-                self._write_events(conn, events)
-            for table, keys in state.dirty.items():
-                if keys:
-                    self._upsert(conn, table, [self._row(table, key, state.rows[table][key]) for key in keys])
-            if state.undo:
-                self._write_undo(conn, state.undo)
-            if blocks:
-                self._upsert_rows(
-                    conn,
-                    BlockRecord.__table__,
-                    [
-                        {"chain_id": self.chain_id, "number": b.number, "hash": b.hash,
-                         "parent_hash": b.parent_hash, "timestamp": b.timestamp}
-                        for b in blocks
-                    ],
-                )  # fmt: skip
-            self._finalize(conn, finalized)
-            self._prune(conn, head - reorg_depth)
-            self._upsert_rows(
-                conn,
-                IndexerState.__table__,
-                [{"chain_id": self.chain_id, "indexed_block": to_block, "indexed_hash": to_hash,
-                  "finalized_block": finalized, "head_block": head, "updated_at": time.time()}],
-            )  # fmt: skip
-        return len(events)
+            batch = self._prepare(conn, events, None, to_block=to_block, to_hash=to_hash, head=head, blocks=blocks,
+                                  undo_from=undo_from, confirmations=confirmations, reorg_depth=reorg_depth)  # fmt: skip
+            self._execute(conn, batch)
+        self._committed()
+        return len(batch.events)
+
+    @contextmanager
+    def pipeline(self) -> Iterator[BatchPipeline]:
+        """A writer for consecutive batches whose SQL runs in a thread of its own while the next
+        batch is folded here (the database driver lets go of the interpreter lock while it
+        works, so the two overlap). Every batch is still one transaction, committed in order;
+        leaving the block waits for the last, and raises what a batch's transaction raised."""
+        pipeline = BatchPipeline(self)
+        try:
+            yield pipeline
+        except BaseException:
+            pipeline.close(raise_failure=False)
+            raise
+        pipeline.close(raise_failure=True)
+
+    def _prepare(
+        self, conn: Connection, events: Sequence[Event], overlay: BatchState | None, *, to_block: int,
+        to_hash: str | None, head: int, blocks: Sequence[BlockHeader], undo_from: int, confirmations: int,
+        reorg_depth: int,
+    ) -> _Batch:
+        """Folds `events` into the rows they change and renders every statement's parameters.
+        Reads through `conn`; `overlay` holds the rows of a batch not yet committed."""
+        events = self._not_yet_stored(conn, events)
+        state = BatchState(
+            self.chain_id,
+            load=lambda table, key: self._load(conn, table, key, overlay),
+            pools_of=lambda contract: self._pools_of(conn, contract, overlay),
+            undo_from=undo_from,
+        )
+        self._prefetch_escrows(conn, state, events, overlay)
+        for item in events:
+            apply(state, item)
+        finalized = max(0, min(to_block, head - confirmations))
+        upserts = {}
+        for table, keys in state.dirty.items():
+            if not keys:
+                continue
+            rows = state.rows[table]
+            if table == ESCROW:
+                for key in keys:
+                    row = rows[key]
+                    row["final"] = row["updated_block"] <= finalized
+            upserts[table] = self._upsert_params(table, [self._row(table, key, rows[key]) for key in keys])
+        return _Batch(
+            events=events,
+            event_rows=self._event_rows(events),
+            upserts=upserts,
+            undo_rows=self._undo_rows(state.undo),
+            blocks=[{"chain_id": self.chain_id, "number": b.number, "hash": b.hash, "parent_hash": b.parent_hash,
+                     "timestamp": b.timestamp} for b in blocks],  # fmt: skip
+            finalized=finalized,
+            prune_below=head - reorg_depth,
+            checkpoint={"chain_id": self.chain_id, "indexed_block": to_block, "indexed_hash": to_hash,
+                        "finalized_block": finalized, "head_block": head, "updated_at": time.time()},  # fmt: skip
+            state=state,
+        )
+
+    def _execute(self, conn: Connection, batch: _Batch) -> None:
+        """Writes a prepared batch in the caller's transaction."""
+        if self._postgres:
+            # A commit lost to a server crash loses its checkpoint with it, and the indexer
+            # indexes those blocks again: no need to wait for the disk on every batch.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        elif self._checkpointer:
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+        if batch.event_rows:
+            self._write_events(conn, batch.event_rows)
+        for table, params in batch.upserts.items():
+            self._upsert(conn, table, params)
+        if batch.undo_rows:
+            conn.exec_driver_sql(self._undo_sql, batch.undo_rows)
+        if batch.blocks:
+            self._upsert_rows(conn, BlockRecord.__table__, batch.blocks)
+        self._finalize(conn, batch.finalized)
+        self._prune(conn, batch.prune_below)
+        self._upsert_rows(conn, IndexerState.__table__, [batch.checkpoint])
+
+    def _committed(self) -> None:
+        if self._checkpointer:
+            self._checkpointer.poke()
 
     def rollback(self, ancestor: int, ancestor_hash: str) -> int:
         """Undoes everything recorded after block `ancestor` (a reorganisation replaced those
@@ -255,13 +303,20 @@ class Store:
         )
         return [item for item in events if item.position not in stored] if stored else list(events)
 
-    def _prefetch_escrows(self, conn: Connection, state: BatchState, events: Sequence[Event]) -> None:
+    def _prefetch_escrows(
+        self, conn: Connection, state: BatchState, events: Sequence[Event], overlay: BatchState | None
+    ) -> None:
         locked_here = {(e.contract, e.args["trade_id"]) for e in events if e.name == "Locked"}
         wanted = {
             (e.contract, e.args["trade_id"]) for e in events if "trade_id" in e.args
         } - locked_here
         for key in locked_here:
             state.rows[ESCROW][key] = None
+        if overlay is not None:
+            pending = overlay.rows[ESCROW]
+            for key in wanted & pending.keys():
+                state.rows[ESCROW][key] = _copy(pending[key])
+            wanted -= pending.keys()
         table = Escrow.__table__
         keys = sorted(wanted)
         for start in range(0, len(keys), _CHUNK):
@@ -277,7 +332,9 @@ class Store:
         for key in wanted:
             state.rows[ESCROW].setdefault(key, None)
 
-    def _load(self, conn: Connection, table_name: str, key: tuple) -> Any:
+    def _load(self, conn: Connection, table_name: str, key: tuple, overlay: BatchState | None = None) -> Any:
+        if overlay is not None and key in overlay.rows[table_name]:
+            return _copy(overlay.rows[table_name][key])
         table = _TABLES[table_name]
         clauses = [table.c.chain_id == self.chain_id] + [
             table.c[column] == value for column, value in zip(_KEY_COLUMNS[table_name], key)
@@ -289,36 +346,42 @@ class Store:
             return row.amount
         return dict(row._mapping)
 
-    def _pools_of(self, conn: Connection, contract: str) -> dict[tuple, int]:
+    def _pools_of(self, conn: Connection, contract: str, overlay: BatchState | None = None) -> dict[tuple, int]:
         table = FeePool.__table__
         rows = conn.execute(
             select(table.c.token, table.c.amount).where(table.c.chain_id == self.chain_id, table.c.contract == contract)
         )
-        return {(contract, token): amount for token, amount in rows}
+        pools = {(contract, token): amount for token, amount in rows}
+        if overlay is not None:
+            pools.update((key, amount) for key, amount in overlay.rows[FEE_POOL].items() if key[0] == contract)
+        return pools
 
     def _row(self, table_name: str, key: tuple, value: Any) -> dict:
         if table_name in (CLAIMABLE, FEE_POOL):
             return {"chain_id": self.chain_id, **dict(zip(_KEY_COLUMNS[table_name], key)), "amount": value}
         return value
 
-    def _upsert(self, conn: Connection, table_name: str, rows: list[dict]) -> None:
-        """Insert-or-update straight through the driver: the hot path of a backfill, where
-        SQLAlchemy's per-row parameter processing would cost more than the database. SQLite
-        takes an executemany; PostgreSQL, one statement with a column of arrays (unnest)."""
-        upsert = self._upsert_sql[table_name]
-        params = [upsert.as_tuple(row) for row in rows]
-        if self._postgres:
-            conn.exec_driver_sql(upsert.sql, tuple(list(column) for column in zip(*params)))
-        else:
-            conn.exec_driver_sql(upsert.sql, params)
+    def _upsert_params(self, table_name: str, rows: list[dict]):
+        """The parameters of `table_name`'s upsert for `rows`, as the driver takes them: SQLite, a
+        tuple a row (executemany); PostgreSQL, a list a column (one statement over arrays)."""
+        as_tuple = self._upsert_sql[table_name].as_tuple
+        params = [as_tuple(row) for row in rows]
+        return tuple(list(column) for column in zip(*params)) if self._postgres else params
 
-    def _write_events(self, conn: Connection, events: Sequence[Event]) -> None:
+    def _upsert(self, conn: Connection, table_name: str, params) -> None:
+        """Insert-or-update straight through the driver: the hot path of a backfill, where
+        SQLAlchemy's per-row parameter processing would cost more than the database."""
+        conn.exec_driver_sql(self._upsert_sql[table_name].sql, params)
+
+    def _event_rows(self, events: Sequence[Event]) -> list[tuple]:
         encode, chain_id = msgspec.json.encode, self.chain_id
-        rows = [
+        return [
             (chain_id, e.block_number, e.log_index, e.block_hash, e.tx_hash, e.contract, e.name,
              e.args.get("trade_id"), encode(e.args).decode())
             for e in events
         ]  # fmt: skip
+
+    def _write_events(self, conn: Connection, rows: list[tuple]) -> None:
         if not self._postgres:
             conn.exec_driver_sql(self._events_sql, rows)
             return
@@ -344,19 +407,16 @@ class Store:
             ]
             conn.execute(delete(table).where(and_(*clauses)))
         else:
-            self._upsert(conn, table_name, [self._row(table_name, key, image)])
+            self._upsert(conn, table_name, self._upsert_params(table_name, [self._row(table_name, key, image)]))
 
-    def _write_undo(self, conn: Connection, undo: list[tuple[int, str, tuple, Any]]) -> None:
+    def _undo_rows(self, undo: list[tuple[int, str, tuple, Any]]) -> list[tuple]:
         # A block is written by one batch only (a rollback deletes its records), so the
         # position in the batch is unique within the block.
         encode, chain_id = msgspec.json.encode, self.chain_id
-        conn.exec_driver_sql(
-            self._undo_sql,
-            [
-                (chain_id, block, seq, name, encode(key).decode(), None if image is None else encode(image).decode())
-                for seq, (block, name, key, image) in enumerate(undo)
-            ],
-        )
+        return [
+            (chain_id, block, seq, name, encode(key).decode(), None if image is None else encode(image).decode())
+            for seq, (block, name, key, image) in enumerate(undo)
+        ]
 
     def _finalize(self, conn: Connection, finalized: int) -> None:
         """Marks final the rows earlier batches left unsettled (the partial index on `NOT final`
@@ -374,6 +434,111 @@ class Store:
             return
         for table, column in ((BlockRecord.__table__, "number"), (UndoRecord.__table__, "block_number")):
             conn.execute(delete(table).where(table.c.chain_id == self.chain_id, table.c[column] < below))
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch folded and rendered, ready for its transaction."""
+
+    events: list[Event]
+    event_rows: list[tuple]
+    upserts: dict[str, Any]  # table -> the upsert's parameters
+    undo_rows: list[tuple]
+    blocks: list[dict]
+    finalized: int
+    prune_below: int
+    checkpoint: dict
+    state: BatchState  # the rows as they are once it commits: the next batch reads them here
+
+
+class BatchPipeline:
+    """See `Store.pipeline`: batches are folded in the caller's thread and written, in order, by
+    a thread of their own. Folding batch k+1 reads rows through batch k (written meanwhile)
+    and the database, which by then holds every batch before k."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._queue: queue.Queue = queue.Queue(1)
+        # Handing over batch k+1 waits until batch k-1 is committed: the writer is at most one
+        # batch behind the one it writes, and the database holds all that the overlay does not.
+        self._turns = threading.Semaphore(2)
+        self._pending: BatchState | None = None  # the last batch handed over, maybe not yet committed
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_all, name="indexer-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, events: Sequence[Event], **where) -> int:
+        """Folds `events` (the keywords are `Store.write_batch`'s) and hands them to the writer;
+        returns how many were new."""
+        self._turns.acquire()
+        self._raise_failure()
+        store = self._store
+        with store.engine.connect() as conn:
+            batch = store._prepare(conn, events, self._pending, **{"blocks": (), **where})
+        self._pending = batch.state
+        self._queue.put(batch)
+        return len(batch.events)
+
+    def close(self, raise_failure: bool) -> None:
+        """Waits for the batches handed over (so nothing else writes meanwhile)."""
+        self._queue.put(None)
+        self._thread.join()
+        if raise_failure:
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _write_all(self) -> None:
+        store = self._store
+        while (batch := self._queue.get()) is not None:
+            if self._failure is None:
+                try:
+                    with store.engine.begin() as conn:
+                        store._execute(conn, batch)
+                    store._committed()
+                except BaseException as fault:  # noqa: BLE001 - raised in the folding thread
+                    self._failure = fault
+            self._turns.release()
+
+
+class _Checkpointer:
+    """SQLite: copies the write-ahead log into the database file from a thread of its own, at
+    most once a second, so that the indexer's writer never stops for it. (Left to itself, SQLite
+    makes whichever connection commits past a threshold do it, with its fsync: a sixth of a
+    backfill's time.) PASSIVE: it never blocks a reader or the writer."""
+
+    INTERVAL = 1.0
+
+    def __init__(self, path: str):
+        self.path = path
+        self._running = threading.Lock()
+        self._last = time.monotonic()
+
+    def poke(self) -> None:
+        """After a commit: starts a checkpoint unless one is running or ran within INTERVAL."""
+        now = time.monotonic()
+        if now - self._last < self.INTERVAL or not self._running.acquire(blocking=False):
+            return
+        self._last = now
+        threading.Thread(target=self._checkpoint, name="sqlite-checkpoint", daemon=True).start()
+
+    def _checkpoint(self) -> None:
+        try:
+            connection = sqlite3.connect(self.path, timeout=10)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                connection.close()
+        except sqlite3.Error as fault:  # the next one will try again; SQLite's log stays valid meanwhile
+            log.warning("WAL checkpoint failed: %s", fault)
+        finally:
+            self._running.release()
+
+
+def _copy(row: Any) -> Any:
+    return dict(row) if isinstance(row, dict) else row
+
 
 def _tuple_maker(columns: list[str], uint_positions: list[int]):
     """row dict -> parameter tuple in `columns` order, uint256 values as SQLite stores them."""

@@ -6,7 +6,6 @@ import statistics
 from collections import defaultdict
 from typing import Annotated
 
-from eth_utils import to_checksum_address
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import or_, select
@@ -14,6 +13,7 @@ from sqlmodel import or_, select
 from api.deps import PlatformDep
 from api.errors import NotFound
 from api.schemas import Address, Hex32, Uint
+from indexer.escrow import to_checksum_address
 from indexer.models import Escrow, IndexerState
 
 router = APIRouter(prefix="/escrows", tags=["escrows"])

@@ -97,8 +97,7 @@ def _channel(platform, command: dict, caller: auth.Caller | None) -> tuple[str |
 
 async def _authenticate(platform, token: str, websocket: WebSocket) -> auth.Caller | None:
     def check():
-        with platform.read() as session:
-            return auth.authenticate(session, platform.settings, token)
+        return auth.authenticate(platform.read, platform.settings, token)
 
     try:
         caller = await asyncio.to_thread(check)

@@ -4,8 +4,10 @@ and helpers to log in and to sign orders."""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -29,6 +31,7 @@ MNEMONIC = "test test test test test test test test test test test junk"  # anvi
 WALLETS = [Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(12)]
 RELAYER = WALLETS[10]
 DOMAIN, URI = "orrange.test", "https://orrange.test/login"
+ORRANGE = str(Path(sys.executable).parent / "orrange")  # the command line as `make install` installs it
 
 
 @pytest.fixture(scope="module")

@@ -95,6 +95,17 @@ def test_logout__access_and_refresh_stop_working(client, traders):
     assert client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
 
 
+def test_access__token_expires_though_this_process_checked_it_before(client, traders, monkeypatch):
+    from api import auth
+
+    tokens = sign_in(client, traders[0])
+    assert client.get("/auth/me", headers=bearer(tokens)).status_code == 200  # checked, and remembered
+    later = time.time() + tokens["expires_in"] + 1
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    response = client.get("/auth/me", headers=bearer(tokens))
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
 def test_access__missing_or_forged_token__401(client):
     assert client.get("/auth/me").status_code == 401
     assert client.get("/auth/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401

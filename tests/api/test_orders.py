@@ -76,6 +76,29 @@ def test_place__same_order_twice__409(client, platform, traders, logged, tusd):
 def test_place__malformed_body__422_sentence(client, logged):
     response = client.post("/orders", json={"order": {"maker": "nope"}}, headers=logged[0])
     assert response.status_code == 422 and response.json()["detail"].startswith("invalid request: ")
+    assert "order.maker: String should match pattern" in response.json()["detail"]
+    assert ["body", "order", "maker"] in [problem["loc"] for problem in response.json()["errors"]]
+    for body in (b"", b"{not json", b"[]"):
+        response = client.post("/orders", content=body, headers={**logged[0], "Content-Type": "application/json"})
+        assert response.status_code == 422 and response.json()["detail"].startswith("invalid request: ")
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer", "Bearer nonsense", "Basic dXNlcjpwYXNz"])
+def test_place__not_signed_in__401_before_the_body_is_read(client, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.post("/orders", json={"order": {}}, headers=headers)
+    assert response.status_code == 401 and response.json()["detail"].startswith(("sign in first", "the access token"))
+
+
+def test_place__openapi_documents_the_body_and_the_login(client):
+    schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/orders"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OrderIn"}
+    assert operation["security"] == [{"HTTPBearer": []}]
+    components = schema["components"]["schemas"]
+    assert {"order", "signature"} <= set(components["OrderIn"]["required"])
+    assert components["OrderIn"]["properties"]["order"] == {"$ref": "#/components/schemas/OrderTerms"}
+    assert "OrderTerms" in components and "HTTPBearer" in schema["components"]["securitySchemes"]
 
 
 def test_book__best_price_then_oldest(client, platform, traders, logged, tusd):

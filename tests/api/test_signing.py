@@ -38,10 +38,30 @@ def test_recover_signer__wallet_signature__gives_maker():
     assert recover_signer(item.digest(31337, ESCROW), signed.signature) == MAKER.address
 
 
+def test_recover_signer__equals_eth_accounts_for_both_forms_of_v():
+    for number in range(20):
+        wallet = Account.create(f"signer {number}")
+        digest = order(nonce=number).digest(31337, ESCROW)
+        signature = Account.unsafe_sign_hash(digest, wallet.key).signature  # v is 27 or 28
+        assert recover_signer(digest, signature) == Account._recover_hash(digest, signature=signature) == wallet.address
+        assert recover_signer(digest, signature[:64] + bytes((signature[64] - 27,))) == wallet.address  # v 0 or 1
+
+
 def test_recover_signer__malformed__gives_none():
     digest = order().digest(31337, ESCROW)
     assert recover_signer(digest, b"\x00" * 65) is None
     assert recover_signer(digest, b"\x01" * 64) is None
+    assert recover_signer(digest, b"\x01" * 64 + b"\x1d") is None  # v 29
+    assert recover_signer(digest, b"\xff" * 64 + b"\x1b") is None  # r and s above the curve's order
+
+
+def test_trade_id__is_keccak_of_the_abi_encoding():
+    from eth_abi import encode
+
+    order_hash = order().digest(31337, ESCROW)
+    for taker, index in ((MAKER.address, 0), (ESCROW, 7), (MAKER.address, 2**255)):
+        expected = keccak(encode(["bytes32", "address", "uint256"], [order_hash, taker, index]))
+        assert trade_id(order_hash, taker, index) == expected
 
 
 def test_trade_id__differs_by_taker_and_fill_index():

@@ -13,3 +13,12 @@ def test_index__random_lifecycles__database_equals_chain(world, make_indexer, en
     Activity(world, seed=2).run(lifecycles=60)  # more, then catch up from the checkpoint
     make_indexer().sync()
     assert_mirrors_chain(engine, world)
+
+
+def test_index__batches_of_three_blocks__database_equals_chain(world, make_indexer, engine):
+    """Most lifecycles span batches: a batch is folded while the one before it is still being
+    written, reading that one's rows rather than the database's."""
+    Activity(world, seed=3).run(lifecycles=40)
+    progress = make_indexer(initial_range=3, max_range=3).sync()
+    assert progress.indexed == world.chain.block_number()
+    assert_mirrors_chain(engine, world)

@@ -6,7 +6,7 @@ from eth_utils import keccak
 
 from indexer.decode import EventDecoder, bloom_bits, bloom_may_contain
 from indexer.errors import RangeTooLarge, RpcError, TransientRpcError
-from indexer.fetch import LogFetcher
+from indexer.fetch import LogFetcher, LogRange, _read_ahead, block_batches
 from indexer.handlers import CLAIMABLE, ESCROW, FEE_POOL, BatchState, apply
 from indexer.rpc import classify
 
@@ -107,6 +107,65 @@ def test_range__slow__does_not_grow():
     f = fetcher(initial_range=100, fast_seconds=1.0)
     f._adapt(100, count=10, seconds=2.0)
     assert f.span == 100
+
+
+# --- batches for the writer ------------------------------------------------------------------
+
+
+def logs_in(blocks: dict[int, int]) -> list[dict]:
+    return [{"blockNumber": hex(number), "logIndex": hex(i)} for number, count in blocks.items() for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [{}, {5: 3}, {1: 2, 2: 2, 3: 2, 4: 2, 5: 2}, {3: 1, 4: 9, 7: 1, 8: 1}, {2: 4, 3: 4}, {1: 1, 9: 12}],
+)
+def test_block_batches__cover_the_range_cut_between_blocks(blocks):
+    log_range = LogRange(1, 10, logs_in(blocks))
+    batches = list(block_batches(log_range, size=4))
+    assert batches[0][0] == 1 and batches[-1][1] == 10
+    assert all(later[0] == earlier[1] + 1 for earlier, later in zip(batches, batches[1:]))  # contiguous
+    assert [item for _, _, logs in batches for item in logs] == log_range.logs  # every log once, in order
+    for first, last, logs in batches:
+        assert all(first <= int(item["blockNumber"], 16) <= last for item in logs)
+        if len({item["blockNumber"] for item in logs}) > 1:
+            assert len(logs) < 4 + max(blocks.values())  # only a block's own size stretches a batch
+
+
+def test_block_batches__a_dense_range__several_batches():
+    batches = list(block_batches(LogRange(1, 10, logs_in({n: 3 for n in range(1, 11)})), size=6))
+    assert [(first, last, len(logs)) for first, last, logs in batches] == [(1, 2, 6), (3, 4, 6), (5, 6, 6), (7, 8, 6), (9, 10, 6)]
+
+
+def test_read_ahead__consumer_stops__thread_ends():
+    import threading
+    import time
+
+    def endless():
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    before = threading.active_count()
+    items = _read_ahead(endless(), depth=2)
+    assert [next(items) for _ in range(3)] == [1, 2, 3]
+    items.close()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
+
+
+def test_read_ahead__producer_fails__consumer_raises():
+    def failing():
+        yield 1
+        raise RpcError("node gone")
+
+    items = _read_ahead(failing())
+    assert next(items) == 1
+    with pytest.raises(RpcError, match="node gone"):
+        next(items)
 
 
 # --- decoding ----------------------------------------------------------------------------------

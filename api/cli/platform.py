@@ -1,4 +1,4 @@
-"""The `orrange` command line."""
+"""The platform's commands: `orrange index`, `serve`, `up` and `demo`."""
 
 from __future__ import annotations
 
@@ -8,30 +8,15 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api.cli.common import DEFAULT_API_URL, DEFAULT_RPC_URL, ApiUrl, RpcUrl, console
+from api.cli.common import fail as _fail
 from indexer import logs
 from indexer.errors import OrrangeError
 from indexer.settings import Settings
 
-app = typer.Typer(
-    name="orrange",
-    help="Orrange: non-custodial P2P crypto-for-fiat trading. Settings come from ORRANGE_* variables and .env.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-console = Console(stderr=True)
-
-
-@app.callback()
-def _root() -> None:
-    """Orrange: non-custodial P2P crypto-for-fiat trading."""
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(1)
+app = typer.Typer()
 
 
 @app.command()
@@ -113,8 +98,10 @@ def up(
     block_time: Annotated[int, typer.Option(min=0, help="Seconds between blocks (0: a block per transaction).")] = 1,
     database_url: Annotated[str, typer.Option(help="Where the platform keeps its state.")] = "sqlite:///orrange-dev.db",
 ) -> None:
-    """Run the whole platform on a local chain: anvil, the escrow and a test stablecoin deployed,
-    the indexer and the API (with its jobs and relayer). Ctrl-C stops everything."""
+    """Run the whole platform on a local chain; Ctrl-C stops everything.
+
+    Anvil, the escrow and a test stablecoin deployed, the indexer and the API (with its jobs and
+    relayer)."""
     import tempfile
     from pathlib import Path
 
@@ -131,6 +118,7 @@ def up(
         for suffix in ("", "-wal", "-shm"):
             Path(database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     deployments = Path(tempfile.mkdtemp(prefix="orrange-up-"))
+    stop = threading.Event()
     anvil = None
     try:
         settings = ApiSettings.load(
@@ -143,9 +131,10 @@ def up(
         anvil = devnet.start_anvil(chain_port)
         console.print("deploying the escrow and tUSD (ape run deploy) ...")
         devnet.deploy(chain_url, deployments)
-        devnet.mine_every(chain_url, block_time)
+        devnet.mine_every(chain_url, block_time, stop)
         application = create_app(settings)  # creates the tables, the indexer's too; it runs the indexer
     except OrrangeError as error:
+        stop.set()
         if anvil is not None:
             anvil.terminate()
         raise _fail(str(error)) from None
@@ -160,30 +149,27 @@ def up(
     console.print(f"  database  {database_url}", highlight=False)
     console.print("  traders (10,000 ETH and 100,000 tUSD each; anvil's public test keys, local use only):", soft_wrap=True)
     for key in devnet.TRADER_KEYS:
-        console.print(f"    {Account.from_key(key).address}  {key}", highlight=False, soft_wrap=True)
-    console.print("Ctrl-C stops everything.\n")
+        alias = f"TEST::{devnet.DEV_KEYS.index(key)}"
+        console.print(f"    {alias}  {Account.from_key(key).address}  {key}", highlight=False, soft_wrap=True)
+    console.print("Trade from another terminal: `orrange demo`, or `orrange order place ... --account TEST::1` "
+                  "(`orrange --help`). Ctrl-C stops everything.\n", soft_wrap=True)
     try:
         uvicorn.run(application, host="127.0.0.1", port=port, log_config=None)
     finally:
+        stop.set()
         anvil.terminate()
         anvil.wait(timeout=10)
         console.print("stopped: API, indexer and anvil")
 
 
 @app.command()
-def demo(
-    api_url: Annotated[str, typer.Option(help="The API of a platform started by `orrange up`.")] = "http://127.0.0.1:8000",
-    rpc_url: Annotated[str, typer.Option(help="Its chain.")] = "http://127.0.0.1:8545",
-) -> None:
-    """Run one whole trade against `orrange up`: ad, take, lock, mark paid and release (relayed)."""
+def demo(api_url: ApiUrl = DEFAULT_API_URL, rpc_url: RpcUrl = DEFAULT_RPC_URL) -> None:
+    """Run one whole trade against `orrange up`, step by step.
+
+    TEST::1 sells and TEST::2 buys: ad, take, lock, mark paid and release (both relayed)."""
     from api.demo import run
 
-    try:
-        trade = run(api_url, rpc_url, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
-    except OrrangeError as error:
-        raise _fail(str(error)) from None
-    except Exception as error:  # noqa: BLE001 - nothing listening, most likely: one line
-        raise _fail(f"the demo could not reach the platform at {api_url} ({error}); is `orrange up` running?") from None
+    trade = run(api_url, rpc_url, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
     console.print(f"[bold]done[/bold]: trade {trade['trade_id']} {trade['status']}", highlight=False)
 
 
@@ -230,10 +216,3 @@ class _Reporter:
                 highlight=False,
             )
 
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
