@@ -30,6 +30,7 @@ from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.telemetry import ChainHead
 from api.trading import Changes, Db, LostRace, statements
+from api.writer import GroupedWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,7 @@ class Platform:
         self.limiter = RateLimiter(self.settings)
         self.chain_head = ChainHead(self.settings.rpc_url)
         self._writers = threading.local()  # each thread's connection for `write_rows`
+        self._grouped: GroupedWriter | None = None  # started by the first grouped write
         self._statements = statements(self.engine.dialect.name)
         # SQLite has one writer at a time; threads of this process queue here, in order, rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
@@ -99,17 +101,28 @@ class Platform:
                     raise Unavailable("the database is too busy right now; try again") from None
                 time.sleep(0.01 * attempt)
                 continue
-            self.books.invalidate(changes.books)
-            publish(self.hub, changes)
+            self.committed(changes)
             return result
+
+    async def write_grouped(self, work: Callable[[Db, Changes], T]) -> T:
+        """`write_rows` through the `GroupedWriter`, which commits concurrent work in groups
+        (PostgreSQL, where every commit waits for the disk)."""
+        if self._grouped is None:
+            self._grouped = GroupedWriter(self, _BUSY)
+        return await self._grouped.write(work)
+
+    def committed(self, changes: Changes) -> None:
+        """What follows a commit: the cached books it touched are dropped, its live updates go out."""
+        self.books.invalidate(changes.books)
+        publish(self.hub, changes)
 
     def _transaction(self, orm: bool) -> contextlib.AbstractContextManager:
         if orm:
             return writing(self.engine)
-        return self._driver_transaction()
+        return self.driver_transaction()
 
     @contextlib.contextmanager
-    def _driver_transaction(self) -> Iterator[Db]:
+    def driver_transaction(self) -> Iterator[Db]:
         """A transaction on this thread's own connection, taken from the pool once and kept:
         no checkout, ping and SQLAlchemy transaction per request. (SQLite: only the event loop
         places orders, so it is one connection.) A connection that broke is given back, and the

@@ -13,14 +13,12 @@ queue all placements of that book, crossing or not, behind each other's commits.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field, make_dataclass
 from functools import cache
 from typing import Any
 
 from sqlalchemy.engine import Connection
-import psycopg
 from sqlmodel import Session, select
 
 from api import engine, lifecycle
@@ -29,7 +27,7 @@ from api.market import FIAT_DECIMALS, Market, fiat_amount
 from api.models import MakerNonce, Order, Trade
 from api.signing import Order as SignedOrder
 from api.signing import Side, trade_id
-from indexer.models import Uint256
+from indexer.models import Uint256, sqlite_uint256
 
 OPEN, FILLED, CANCELLED, EXPIRED = "OPEN", "FILLED", "CANCELLED", "EXPIRED"
 MAX_PAYMENT_METHODS = 10
@@ -50,7 +48,6 @@ OrderRow.__doc__ = "An `orders` row, as the placement path reads and writes it."
 TradeRow = make_dataclass("TradeRow", TRADE_COLUMNS, slots=True)
 TradeRow.__doc__ = "A `trades` row, as a fill writes it."
 _SEQ = ORDER_COLUMNS.index("seq")
-_INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)  # the drivers' own: the hot path speaks to them
 
 
 class LostRace(Conflict):
@@ -121,21 +118,24 @@ def place(
     run out."""
     now = int(time.time()) if now is None else now
     sql = db.sql
-    floor, open_orders = db.driver.execute(sql.maker, (signed.maker, signed.maker)).fetchone()
-    if floor is not None and signed.nonce < int(floor):
-        raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
-    rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
-    if rests and open_orders >= max_open_orders:
-        raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
-
     row = OrderRow(
         seq=None, **_columns(signed), hash=order_hash, signature=signature, time_in_force=str(time_in_force),
         status=OPEN, remaining=signed.amount, fills=0, version=0, created_at=now,
     )
     limit = FIRST_CANDIDATES
     while True:
-        candidates = [sql.order(values) for values in db.driver.execute(
-            sql.candidates[signed.side], (signed.token, signed.fiat, signed.price, now, signed.maker, limit))]  # fmt: skip
+        # The maker's nonce floor and open orders, and the resting orders the new one could
+        # meet, best first, in one round trip (a row of nulls after the first two: none).
+        found = db.driver.execute(sql.candidates[signed.side], (
+            signed.maker, signed.maker, signed.token, signed.fiat, signed.price, now, signed.maker, limit)).fetchall()  # fmt: skip
+        if limit == FIRST_CANDIDATES:
+            floor, open_orders = found[0][:2]
+            if floor is not None and signed.nonce < int(floor):
+                raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
+            rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
+            if rests and open_orders >= max_open_orders:
+                raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
+        candidates = [sql.order(values[2:]) for values in found if values[2 + _SEQ] is not None]
         book = engine.Book()
         try:
             for candidate in candidates:
@@ -149,10 +149,9 @@ def place(
 
     row.status = OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED)
     row.remaining = result.remaining
-    try:
-        row.seq = db.scalar(sql.insert_order, sql.order_params(row))
-    except _INTEGRITY_ERRORS:
-        raise Conflict(f"order {order_hash} was already submitted") from None
+    row.seq = db.scalar(sql.insert_order, sql.order_params(row))
+    if row.seq is None:  # refused before anything was written: a grouped transaction goes on
+        raise Conflict(f"order {order_hash} was already submitted")
     by_hash = {candidate.hash: candidate for candidate in candidates}
     trades = []
     for fill in result.fills:
@@ -354,23 +353,24 @@ class _Statements:
     encoding there (SQLite keeps them as 78-digit strings; PostgreSQL as NUMERIC)."""
 
     def __init__(self, dialect: str):
-        postgres = dialect == "postgresql"
+        self.postgres = postgres = dialect == "postgresql"
         self.mark = mark = "%s" if postgres else "?"
         columns = ", ".join(ORDER_COLUMNS)
-        self.uint = (lambda value: value) if postgres else (lambda value: f"{value:078d}")
-        self.maker = (  # a maker's nonce floor and open orders, in one round trip
-            f"SELECT (SELECT floor FROM maker_nonces WHERE maker = {mark}), "
-            f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}')"
-        )
+        self.uint = (lambda value: value) if postgres else sqlite_uint256
         self.candidates = {
-            incoming: f"SELECT {columns} FROM orders WHERE token = {mark} AND fiat = {mark} AND side = {int(resting)} "
+            incoming: f"SELECT (SELECT floor FROM maker_nonces WHERE maker = {mark}), "
+            f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}'), resting.* "
+            f"FROM (SELECT 1 AS one) AS always LEFT JOIN ("
+            f"SELECT {columns} FROM orders WHERE token = {mark} AND fiat = {mark} AND side = {int(resting)} "
             f"AND status = '{OPEN}' AND price {crosses} {mark} AND expiry > {mark} AND maker <> {mark} "
-            f"ORDER BY price {best}, seq ASC LIMIT {mark}"
+            f"ORDER BY price {best}, seq ASC LIMIT {mark}) AS resting ON 1 = 1 "
+            f"ORDER BY resting.price {best}, resting.seq ASC"
             for incoming, resting, crosses, best in ((Side.BUY, Side.SELL, "<=", "ASC"), (Side.SELL, Side.BUY, ">=", "DESC"))
         }  # fmt: skip
         inserted = [column for column in ORDER_COLUMNS if column != "seq"]  # the database numbers it
         self.insert_order = (
-            f"INSERT INTO orders ({', '.join(inserted)}) VALUES ({', '.join([mark] * len(inserted))}) RETURNING seq"
+            f"INSERT INTO orders ({', '.join(inserted)}) VALUES ({', '.join([mark] * len(inserted))}) "
+            "ON CONFLICT (hash) DO NOTHING RETURNING seq"
         )
         self.update_order = (
             f"UPDATE orders SET remaining = {mark}, fills = {mark}, status = {mark}, version = {mark} "
@@ -420,7 +420,6 @@ class Db:
     def of(cls, connection: Connection) -> Db:
         """The transaction a SQLAlchemy connection is in."""
         return cls(connection.connection.driver_connection, statements(connection.dialect.name))
-
 
     def scalar(self, statement: str, params: tuple) -> Any:
         row = self.driver.execute(statement, params).fetchone()

@@ -28,10 +28,16 @@ class Uint256(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None or dialect.name == "postgresql":
             return value
-        return f"{value:078d}"
+        return sqlite_uint256(value)
 
     def process_result_value(self, value, dialect):
         return None if value is None else int(value)
+
+
+def sqlite_uint256(value: int) -> str:
+    """A uint256 as SQLite stores it (its integers stop at 2^63): 78 digits, zero-padded, so
+    comparison and ORDER BY still follow the number."""
+    return f"{value:078d}"
 
 
 def uint256(nullable: bool = False):

@@ -37,6 +37,7 @@ from indexer.models import (
     IndexerState,
     UndoRecord,
     Uint256,
+    sqlite_uint256,
 )
 
 log = logging.getLogger(__name__)
@@ -550,7 +551,7 @@ def _tuple_maker(columns: list[str], uint_positions: list[int]):
         values = list(get(row))
         for position in uint_positions:
             if values[position] is not None:
-                values[position] = f"{values[position]:078d}"
+                values[position] = sqlite_uint256(values[position])
         return tuple(values)
 
     return as_tuple
