@@ -35,6 +35,7 @@ bench: install
 	python bench/indexer.py
 	python bench/engine.py
 	python bench/api.py
+	python bench/operations.py
 
 clean:
 	rm -rf $(VENV) node_modules .build

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-
-import anyio.to_thread
 import logging
+import threading
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,11 +24,17 @@ from api.deps import Platform
 from api.errors import ApiError
 from api.hub import Hub
 from api.market import Market
-from api.routes import auth, escrows, live, orders, trades, webhooks
+from api.routes import auth, escrows, live, ops, orders, trades, webhooks
 from api.schemas import HAND_READ_BODIES
 from api.settings import ApiSettings
+from api.telemetry import RequestTelemetry, Telemetry
+from indexer import db as indexer_db
+from indexer import logs
 from indexer.deployment import Deployment
+from indexer.errors import OrrangeError
+from indexer.metrics import IndexerCollector
 from indexer.rpc import RpcClient
+from indexer.service import Indexer
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +51,45 @@ def build_platform(settings: ApiSettings, engine: Engine | None = None) -> Platf
     market = Market.from_deployment(Deployment.load(chain_id, settings.deployments_dir))
     key = settings.relayer_key.get_secret_value() if settings.relayer_key else None
     gateway = ChainGateway(settings.rpc_url, market.escrow, key)
-    return Platform(settings=settings, engine=engine, market=market, gateway=gateway, hub=Hub(settings.redis_url))
+    hub = Hub(settings.redis_url, settings.redis_prefix)
+    return Platform(settings=settings, engine=engine, market=market, gateway=gateway, hub=hub)
+
+
+class EmbeddedIndexer:
+    """An indexer in a thread of the API process (`ORRANGE_INDEXER_IN_API`): with several API
+    processes, one indexes the chain and the others stand by (see indexer.leader)."""
+
+    def __init__(self, settings: ApiSettings, telemetry: Telemetry):
+        self.engine = indexer_db.make_engine(settings.database_url)  # its own, as `orrange index` has
+        self.indexer = Indexer(settings, self.engine)
+        telemetry.registry.register(IndexerCollector(self.indexer))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="indexer", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.indexer.run(self.stop)
+        except OrrangeError as error:  # a reorganisation deeper than it keeps: the operator decides
+            log.critical("the indexer stopped: %s", error)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=15)
+        self.engine.dispose()
 
 
 def create_app(
     settings: ApiSettings | None = None, *, platform: Platform | None = None, run_jobs: bool | None = None
 ) -> FastAPI:
-    """The app; with no arguments, from the environment (`uvicorn api.app:create_app --factory`)."""
-    platform = platform or build_platform(settings or ApiSettings())
+    """The app; with no arguments, from the environment (`uvicorn api.app:create_app --factory`),
+    logging as the settings say."""
+    if settings is None and platform is None:
+        settings = ApiSettings.load()
+        logs.configure(settings)
+    platform = platform or build_platform(settings)
     run_jobs = platform.settings.jobs if run_jobs is None else run_jobs
+    telemetry = Telemetry(platform)
+    indexing = EmbeddedIndexer(platform.settings, telemetry) if platform.settings.indexer_in_api else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -61,6 +97,8 @@ def create_app(
         # Fewer request threads than anyio's 40: they share one GIL, and more of them only trade
         # it back and forth (the database's pool has a connection for each).
         anyio.to_thread.current_default_thread_limiter().total_tokens = platform.settings.request_threads
+        if indexing is not None:
+            indexing.thread.start()
         scheduler = jobs.start(platform) if run_jobs else None
         relay = asyncio.create_task(platform.hub.relay()) if platform.hub.redis_url else None
         # The modules and tables loaded by now live as long as the process: keep them out of the
@@ -77,6 +115,8 @@ def create_app(
                     await relay
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
+            if indexing is not None:
+                indexing.close()
 
     app = FastAPI(
         title="Orrange",
@@ -85,15 +125,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.platform = platform
+    app.state.telemetry = telemetry
+    app.add_middleware(RequestTelemetry, telemetry=telemetry)
     _document_hand_read_bodies(app)
-    for module in (auth, orders, trades, escrows, webhooks, live):
+    for module in (auth, orders, trades, escrows, webhooks, live, ops):
         app.include_router(module.router)
     app.include_router(orders.book_router)
     app.include_router(escrows.reputation_router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+        return JSONResponse({"detail": error.message}, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(SQLAlchemyTimeout)
     @app.exception_handler(OperationalError)

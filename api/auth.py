@@ -10,6 +10,7 @@ session, which every access token is checked against, so it stops working at onc
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from api.settings import ApiSettings
 from indexer.escrow import to_checksum_address
 
 _ALGORITHM = "HS256"
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 LIVE_SESSION_SECONDS = 5.0
 """How long this process trusts that a session it checked is still live. A logout through this
 process takes effect at once; through another replica, within this many seconds."""
@@ -65,6 +67,15 @@ def login_message(
     if expires:
         lines.append(f"Expiration Time: {expires}")
     return "\n".join(lines)
+
+
+def address_named_in(message: str) -> str | None:
+    """The address on an EIP-4361 message's second line, before the message is checked (for
+    rate limits); None when that line holds no address."""
+    lines = message.split("\n", 2)
+    if len(lines) < 2 or not _ADDRESS.fullmatch(lines[1]):
+        return None
+    return lines[1]
 
 
 def issue_nonce(session: Session, settings: ApiSettings, now: int | None = None) -> LoginNonce:

@@ -46,8 +46,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     # Immediate on SQLite: a deferred transaction that reads, then writes, fails at once when a
     # running indexer wrote in between.
-    with engine.execution_options(sqlite_immediate=True).begin() as connection:
-        indexer_db.one_migration_at_a_time(connection)
+    with indexer_db.migrating(engine.execution_options(sqlite_immediate=True)) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -26,7 +26,9 @@ from api.errors import Unauthorized, Unavailable
 from api.hub import Hub
 from api.market import Market
 from api.notify import BookCache, publish, record_webhooks
+from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from api.telemetry import ChainHead
 from api.trading import Changes, Db, LostRace, statements
 from api.writer import GroupedWriter
 
@@ -47,10 +49,14 @@ class Platform:
     gateway: ChainGateway
     hub: Hub
     books: BookCache = field(init=False)
+    limiter: RateLimiter = field(init=False)
+    chain_head: ChainHead = field(init=False)
     _write_turn: contextlib.AbstractContextManager = field(init=False)
 
     def __post_init__(self):
         self.books = BookCache(self.engine)
+        self.limiter = RateLimiter(self.settings)
+        self.chain_head = ChainHead(self.settings.rpc_url)
         self._writers = threading.local()  # each thread's connection for `write_rows`
         self._grouped: GroupedWriter | None = None  # started by the first grouped write
         self._statements = statements(self.engine.dialect.name)
@@ -174,3 +180,17 @@ def bearer_token(request: Request) -> str | None:
 
 
 CurrentTrader = Annotated[auth.Caller, Depends(get_caller)]
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address (behind a proxy, what its X-Forwarded-For says, when uvicorn trusts it)."""
+    return request.client.host if request.client else None
+
+
+async def get_ordering_trader(request: Request, caller: CurrentTrader, platform: PlatformDep) -> auth.Caller:
+    """The signed-in trader, within the rates of orders per address and per IP."""
+    await platform.limiter.orders(client_ip(request), caller.address)
+    return caller
+
+
+OrderingTrader = Annotated[auth.Caller, Depends(get_ordering_trader)]

@@ -7,6 +7,7 @@ from indexer.errors import OrrangeError
 
 class ApiError(OrrangeError):
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -39,3 +40,11 @@ class Unprocessable(ApiError):
 
 class Unavailable(ApiError):
     status_code = 503
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

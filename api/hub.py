@@ -20,7 +20,6 @@ import redis
 import redis.asyncio
 
 QUEUE_SIZE = 256
-REDIS_PREFIX = "orrange:"
 
 
 class Subscriber:
@@ -33,10 +32,11 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, redis_prefix: str = "orrange:") -> None:
         self._channels: dict[str, set[Subscriber]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.redis_url = redis_url
+        self.redis_prefix = redis_prefix  # platforms sharing one Redis each have their own
         self._redis = redis.Redis.from_url(redis_url) if redis_url else None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -66,7 +66,7 @@ class Hub:
             return
         text = json.dumps({"channel": channel, **message}, separators=(",", ":"))
         if self._redis is not None:
-            self._redis.publish(REDIS_PREFIX + channel, text)
+            self._redis.publish(self.redis_prefix + channel, text)
             return
         self._deliver_threadsafe(channel, text)
 
@@ -74,11 +74,11 @@ class Hub:
         """Delivers what Redis carries to this process's subscribers (run as a task while serving)."""
         client = redis.asyncio.Redis.from_url(self.redis_url)
         pubsub = client.pubsub()
-        await pubsub.psubscribe(REDIS_PREFIX + "*")
+        await pubsub.psubscribe(self.redis_prefix + "*")
         try:
             async for message in pubsub.listen():
                 if message["type"] == "pmessage":
-                    self._deliver(message["channel"].decode()[len(REDIS_PREFIX):], message["data"].decode())
+                    self._deliver(message["channel"].decode()[len(self.redis_prefix):], message["data"].decode())
         finally:
             await pubsub.aclose()
             await client.aclose()

@@ -1,14 +1,19 @@
-"""The API's settings: the indexer's (database, RPC, deployments) plus login, trading and relaying.
-Like the indexer's, read from `ORRANGE_*` environment variables and `.env`."""
+"""The API's settings: the indexer's (database, RPC, deployments, logs) plus login, trading,
+relaying, rate limits and health. Like the indexer's, read from `ORRANGE_*` environment
+variables and `.env`; this class is the platform's whole configuration."""
 
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import NoDecode
 
+from api.ratelimit import Rate
 from indexer.settings import Settings
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.parse)]  # "30/minute", not JSON
 
 
 class ApiSettings(Settings):
@@ -35,13 +40,25 @@ class ApiSettings(Settings):
     webhook_timeout: float = Field(5.0, gt=0, description="seconds a webhook receiver has to answer")
     webhook_max_attempts: int = Field(8, ge=1, description="deliveries tried before a webhook event is dropped")
     redis_url: str | None = Field(
-        None, description="Redis for live updates across API processes (redis://host:6379/0); unset: one process"
+        None, description="Redis for live updates and rate limits across API processes (redis://host:6379/0); "
+        "unset: one process",
     )
+    redis_prefix: str = Field("orrange:", description="prefix of this platform's Redis channels and keys")
     request_threads: int = Field(8, ge=1, le=200, description="threads that run request handlers")
     jobs: bool = Field(True, description="run the scheduled jobs in the API process")
     jobs_interval: float = Field(1.0, gt=0, description="seconds between runs of the trade-following jobs")
-
-
-@lru_cache
-def get_api_settings() -> ApiSettings:
-    return ApiSettings()
+    indexer_in_api: bool = Field(
+        False, description="run an indexer in each API process (one per chain is active, the others stand by)"
+    )
+    # Operations.
+    health_max_lag: int = Field(
+        50, ge=0, description="blocks the indexer may be behind the chain's head before /health says 503"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies (comma-separated IPs, or *) whose X-Forwarded-For `orrange serve` trusts"
+    )
+    rate_limits: bool = Field(True, description="refuse requests beyond the rates below with a 429")
+    login_rate_per_ip: RateSetting = Field(Rate(30, 60), description="login nonces and logins from one client IP")
+    login_rate_per_address: RateSetting = Field(Rate(10, 60), description="logins of one address")
+    order_rate_per_ip: RateSetting = Field(Rate(1200, 60), description="orders placed or taken from one client IP")
+    order_rate_per_address: RateSetting = Field(Rate(600, 60), description="orders placed or taken by one address")

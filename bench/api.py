@@ -71,7 +71,12 @@ class Server:
             "ORRANGE_DATABASE_URL": database_url, "ORRANGE_RPC_URL": rpc_url, "ORRANGE_WS_URL": "off",
             "ORRANGE_DEPLOYMENTS_DIR": str(deployments), "ORRANGE_SIWE_DOMAIN": DOMAIN, "ORRANGE_SIWE_URI": URI,
             "ORRANGE_JWT_SECRET": "bench-secret-bench-secret-bench-secret", "ORRANGE_JOBS": "false",
-            "ORRANGE_MAX_OPEN_ORDERS": "100000",
+            "ORRANGE_MAX_OPEN_ORDERS": "100000", "ORRANGE_LOG_LEVEL": "WARNING",  # no access log
+            # An indexer in the API (it follows an idle chain), so that /health says 200.
+            "ORRANGE_INDEXER_IN_API": "true",
+            # One load generator stands for many clients: limits that never refuse, still counted.
+            "ORRANGE_LOGIN_RATE_PER_IP": "1000000/second", "ORRANGE_ORDER_RATE_PER_IP": "1000000/second",
+            "ORRANGE_ORDER_RATE_PER_ADDRESS": "1000000/second",
             # Several processes share live updates through Redis, as replicas do.
             **({"ORRANGE_REDIS_URL": "redis://127.0.0.1:6379/0"} if workers > 1 else {}),
         }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from indexer.store import tune_sqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6F7272616E6765  # "orrange": the PostgreSQL advisory lock migrations hold
 
 
 def make_engine(url: str, **options) -> Engine:
@@ -28,19 +32,24 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Brings the schema to `revision` (creating the tables on an empty database)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        one_migration_at_a_time(connection)
+    with migrating(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
-MIGRATION_LOCK = 0x6F7272616E6765  # "orrange"
-"""The PostgreSQL advisory lock that migrations hold, so that processes starting together
-(`uvicorn --workers N`, an indexer beside an API) don't create the same tables at once."""
-
-
-def one_migration_at_a_time(connection: Connection) -> None:
-    """Waits for any other process's migration, in the caller's transaction (PostgreSQL; on
-    SQLite the transaction's write lock already does)."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+@contextlib.contextmanager
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A transaction to migrate in, one process at a time: processes that start together on a
+    new database (API replicas, standby indexers) would otherwise all create the same tables.
+    The first migrates; the others then find the schema current. PostgreSQL: an advisory lock
+    that ends with the transaction; SQLite (whose DDL does not wait in a transaction): an flock
+    on `<database file>-migrations.lock`."""
+    with contextlib.ExitStack() as held:
+        path = engine.url.database
+        if engine.dialect.name == "sqlite" and path and path != ":memory:":
+            lock = held.enter_context(open(f"{path}-migrations.lock", "a"))
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        connection = held.enter_context(engine.begin())
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        yield connection

@@ -30,3 +30,11 @@ class RangeTooLarge(RpcError):
 
 class ReorgTooDeep(OrrangeError):
     """The chain replaced blocks older than the indexer keeps hashes for: it won't guess."""
+
+
+class LeadershipLost(OrrangeError):
+    """This indexer no longer holds its chain's lock: another may be indexing now."""
+
+
+class SettingsError(OrrangeError):
+    """An `ORRANGE_*` variable (or `.env` line, or option) has a value the settings refuse."""

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import msgspec
 from sqlalchemy.engine import Engine
 
+from indexer import leader
 from indexer.decode import Event, EventDecoder, bloom_bits, bloom_may_contain
 from indexer.deployment import Deployment
-from indexer.errors import ReorgTooDeep, RpcError
+from indexer.errors import LeadershipLost, ReorgTooDeep, RpcError
 from indexer.fetch import FetchJob, FetchStats, LogFetcher, fetch_headers, fetch_in_process
 from indexer.rpc import RpcClient
 from indexer.settings import Settings
@@ -39,6 +40,7 @@ class Progress:
     backfill_to: int = 0
     events: int = 0
     reorgs: int = 0
+    active: bool = False  # whether this process is the chain's active indexer (see indexer.leader)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -71,6 +73,7 @@ class Indexer:
             max_range=settings.max_range,
         )
         self.store = Store(engine, self.chain_id)
+        self.leadership = leader.lock_for(engine.url, self.chain_id)
         self.progress = Progress()
         self.fetch_stats: list[FetchStats] = []  # from the backfill's fetching processes
         self._bloom_bits = [bloom_bits(bytes.fromhex(address[2:])) for address in self.addresses]
@@ -96,15 +99,61 @@ class Indexer:
         self.follow(head, on_progress)
         return self.progress
 
-    def run(self, stop: threading.Event, on_progress: Callable[[Progress], None] | None = None) -> None:
-        """Indexes until `stop` is set; an RPC or database fault is logged and retried, never fatal.
-        A reorganisation deeper than `reorg_depth` stops it."""
+    def run(
+        self, stop: threading.Event, on_progress: Callable[[Progress], None] | None = None, *, once: bool = False
+    ) -> None:
+        """Indexes until `stop` is set (`once`: up to the current head), as the chain's only active
+        indexer: while another process indexes it, this one stands by, and takes over when that
+        one stops. An RPC or database fault is logged and retried, never fatal; a reorganisation
+        deeper than `reorg_depth` stops it."""
+
+        def on_batch(progress: Progress) -> None:
+            self.leadership.confirm()
+            if on_progress:
+                on_progress(progress)
+
+        try:
+            while self._lead(stop):
+                try:
+                    if once:
+                        self.sync(on_batch)
+                        return
+                    self._index(stop, on_batch)
+                except LeadershipLost as lost:
+                    log.error("%s", lost)
+                finally:
+                    self.progress.active = False
+        finally:
+            self.leadership.release()
+            if self._heads is not None:
+                self._heads.close()
+                self._heads = None
+
+    def _lead(self, stop: threading.Event) -> bool:
+        """Waits until this process holds the chain's lock (True), or `stop` is set (False)."""
+        standing_by = False
+        while not stop.is_set():
+            try:
+                if self.leadership.try_acquire():
+                    log.info("indexing chain %d: this process is its active indexer", self.chain_id)
+                    self.progress.active = True
+                    return True
+                if not standing_by:
+                    log.info("another indexer is active for chain %d: standing by", self.chain_id)
+                    standing_by = True
+            except Exception as fault:  # noqa: BLE001 - the database is down: try again
+                log.error("cannot take the indexer's lock (%s: %s)", type(fault).__name__, fault)
+            stop.wait(self.settings.standby_interval)
+        return False
+
+    def _index(self, stop: threading.Event, on_batch: Callable[[Progress], None]) -> None:
         pause = self.settings.poll_interval
         while not stop.is_set():
             try:
-                self.sync(on_progress)
+                self.leadership.confirm()
+                self.sync(on_batch)
                 pause = self.settings.poll_interval
-            except ReorgTooDeep:
+            except (ReorgTooDeep, LeadershipLost):
                 raise
             except Exception as fault:  # noqa: BLE001 - one bad response must not end the service
                 log.error("indexing failed (%s: %s); retrying in %.1fs", type(fault).__name__, fault, pause)
@@ -112,9 +161,6 @@ class Indexer:
                 pause = min(pause * 2, 30.0)
                 continue
             self.wait_for_head(stop)
-        if self._heads is not None:
-            self._heads.close()
-            self._heads = None
 
     def head(self) -> int:
         head = int(self.rpc.request("eth_blockNumber"), 16)

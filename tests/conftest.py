@@ -1,6 +1,7 @@
 """Fixtures every layer's tests share: a real database of each kind."""
 
 import uuid
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -8,13 +9,9 @@ import pytest
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """A fresh, empty database URL of each kind (PostgreSQL: a database created for the test
-    and dropped after it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'orrange.db'}"
-        return
+@contextmanager
+def postgres_database():
+    """A PostgreSQL database created for the caller and dropped after it; yields its URL."""
     name = f"orrange_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -23,3 +20,13 @@ def database_url(request, tmp_path):
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database URL of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'orrange.db'}"
+        return
+    with postgres_database() as url:
+        yield url

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api.cli.common import DEFAULT_API_URL, DEFAULT_RPC_URL, ApiUrl, RpcUrl, console
 from api.cli.common import fail as _fail
+from indexer import logs
 from indexer.errors import OrrangeError
 from indexer.settings import Settings
 
@@ -29,32 +28,29 @@ def index(
 ) -> None:
     """Mirror the escrow's events into the database: backfill, then follow the head."""
     from indexer.db import make_engine, migrate
+    from indexer.metrics import serve_metrics
     from indexer.service import Indexer
 
     overrides = {key: value for key, value in {"database_url": database_url, "rpc_url": rpc_url}.items() if value}
-    logging.basicConfig(
-        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        settings = Settings(**overrides)
+        settings = Settings.load(**overrides)
+        logs.configure(settings, console=console)
         engine = make_engine(settings.database_url)
         migrate(engine)
         indexer = Indexer(settings, engine)
+        if settings.metrics_port:
+            serve_metrics(indexer, settings.metrics_port)
     except OrrangeError as error:
         raise _fail(str(error)) from None
     except Exception as error:  # noqa: BLE001 - a bad URL or an unreachable database, said in one line
         raise _fail(f"cannot start the indexer: {error}") from None
 
-    reporter = _Reporter(quiet)
+    reporter = _Reporter(quiet or settings.log_format == "json")  # JSON logs: no progress bar among them
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with reporter:
-            if once:
-                indexer.sync(reporter.update)
-            else:
-                indexer.run(stop, reporter.update)
+            indexer.run(stop, reporter.update, once=once)
     except KeyboardInterrupt:
         stop.set()
     except OrrangeError as error:
@@ -83,14 +79,16 @@ def serve(
 
     overrides = {key: value for key, value in {"database_url": database_url, "rpc_url": rpc_url}.items() if value}
     try:
-        settings = ApiSettings(**overrides)
+        settings = ApiSettings.load(**overrides)
+        logs.configure(settings, console=console)
         application = create_app(settings, run_jobs=jobs)
     except OrrangeError as error:
         raise _fail(str(error)) from None
     except Exception as error:  # noqa: BLE001 - an unreachable RPC or database, said in one line
         raise _fail(f"cannot start the API: {error}") from None
     console.print(f"Orrange API on http://{host}:{port} (docs at /docs), chain {application.state.platform.market.chain_id}")
-    uvicorn.run(application, host=host, port=port, log_level="info", ws_ping_interval=20)
+    uvicorn.run(application, host=host, port=port, log_config=None, ws_ping_interval=20,
+                forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 @app.command()
@@ -113,11 +111,7 @@ def up(
     from api import devnet
     from api.app import create_app
     from api.settings import ApiSettings
-    from indexer.db import make_engine
-    from indexer.service import Indexer
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)])
     started = time.monotonic()
     chain_url = f"http://127.0.0.1:{chain_port}"
     if database_url.startswith("sqlite:///"):  # a fresh chain needs a fresh database
@@ -127,19 +121,18 @@ def up(
     stop = threading.Event()
     anvil = None
     try:
+        settings = ApiSettings.load(
+            database_url=database_url, rpc_url=chain_url, deployments_dir=deployments, confirmations=2,
+            siwe_domain=f"localhost:{port}", siwe_uri=f"http://localhost:{port}", relayer_key=devnet.RELAYER_KEY,
+            indexer_in_api=True,
+        )
+        logs.configure(settings, default_level="WARNING", console=console)
         console.print(f"starting anvil on {chain_url} ...")
         anvil = devnet.start_anvil(chain_port)
         console.print("deploying the escrow and tUSD (ape run deploy) ...")
         devnet.deploy(chain_url, deployments)
         devnet.mine_every(chain_url, block_time, stop)
-        settings = ApiSettings(
-            database_url=database_url, rpc_url=chain_url, deployments_dir=deployments, confirmations=2,
-            siwe_domain=f"localhost:{port}", siwe_uri=f"http://localhost:{port}", relayer_key=devnet.RELAYER_KEY,
-        )
-        application = create_app(settings)  # creates the tables, the indexer's too
-        indexer = Indexer(settings, make_engine(database_url))
-        indexing = threading.Thread(target=indexer.run, args=(stop,), name="indexer", daemon=True)
-        indexing.start()
+        application = create_app(settings)  # creates the tables, the indexer's too; it runs the indexer
     except OrrangeError as error:
         stop.set()
         if anvil is not None:
@@ -161,10 +154,9 @@ def up(
     console.print("Trade from another terminal: `orrange demo`, or `orrange order place ... --account TEST::1` "
                   "(`orrange --help`). Ctrl-C stops everything.\n", soft_wrap=True)
     try:
-        uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(application, host="127.0.0.1", port=port, log_config=None)
     finally:
         stop.set()
-        indexing.join(timeout=10)
         anvil.terminate()
         anvil.wait(timeout=10)
         console.print("stopped: API, indexer and anvil")

@@ -29,7 +29,7 @@ def status(
     from indexer.settings import Settings
 
     overrides = {key: value for key, value in {"database_url": database_url, "rpc_url": rpc_url}.items() if value}
-    settings = Settings(**overrides)
+    settings = Settings.load(**overrides)
     report = read_status(settings)
     if as_json:
         out.print_json(json.dumps(report))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from web3 import HTTPProvider
 
 from api import auth
-from api.deps import CurrentTrader, PlatformDep
+from api.deps import CurrentTrader, PlatformDep, client_ip
 from api.schemas import LoginIn, NonceOut, RefreshIn, TokensOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/nonce", response_model=NonceOut)
-def nonce(platform: PlatformDep) -> NonceOut:
+def nonce(request: Request, platform: PlatformDep) -> NonceOut:
     """A single-use nonce for the EIP-4361 message, with the domain, URI and chain it must name."""
+    platform.limiter.login(client_ip(request))
     settings = platform.settings
     issued = platform.write(lambda session, _: auth.issue_nonce(session, settings))
     return NonceOut(
@@ -24,8 +25,9 @@ def nonce(platform: PlatformDep) -> NonceOut:
 
 
 @router.post("/login", response_model=TokensOut)
-def login(body: LoginIn, platform: PlatformDep) -> TokensOut:
+def login(body: LoginIn, request: Request, platform: PlatformDep) -> TokensOut:
     """Checks the signed message (an EOA's signature, or an ERC-1271 wallet's) and opens a session."""
+    platform.limiter.login(client_ip(request), auth.address_named_in(body.message))
     provider = HTTPProvider(platform.settings.rpc_url, request_kwargs={"timeout": 10})
     tokens = platform.write(
         lambda session, _: auth.login(

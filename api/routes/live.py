@@ -1,22 +1,18 @@
-"""`/ws`: live order books and your own trades; `/health` and `/metrics`."""
+"""`/ws`: live order books and your own trades; `/market`: what is traded here."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api import auth
 from api.deps import PlatformDep
 from api.errors import ApiError
 from api.hub import Subscriber, book_channel, trades_channel
 from api.market import FIAT_DECIMALS
-from indexer.models import IndexerState
 
 router = APIRouter(tags=["live"])
 MAX_CHANNELS = 50
@@ -125,21 +121,6 @@ async def _send(websocket: WebSocket, message: dict) -> None:
     await websocket.send_text(json.dumps(message, separators=(",", ":")))
 
 
-@router.get("/health")
-def health(platform: PlatformDep) -> dict:
-    """Up, and how far behind the chain's head the indexer is."""
-    with platform.read() as session:
-        state = session.get(IndexerState, platform.market.chain_id)
-        return {
-            "status": "ok",
-            "chain_id": platform.market.chain_id,
-            "escrow": platform.market.escrow,
-            "indexed_block": state.indexed_block if state else None,
-            "head_block": state.head_block if state else None,
-            "indexer_seconds_ago": round(time.time() - state.updated_at, 1) if state else None,
-        }
-
-
 @router.get("/market")
 async def market(platform: PlatformDep) -> dict:
     """What is traded here: the chain, the escrow (the orders' EIP-712 verifying contract), the
@@ -153,9 +134,3 @@ async def market(platform: PlatformDep) -> dict:
                    for t in market.tokens.values()],
         "fiats": FIAT_DECIMALS,
     }
-
-
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics() -> PlainTextResponse:
-    """Prometheus metrics of this process."""
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from sqlmodel import select
 
 from api import trading
-from api.deps import CurrentTrader, Platform, PlatformDep, bearer_token, caller_of
+from api.deps import CurrentTrader, OrderingTrader, Platform, PlatformDep, bearer_token, caller_of, client_ip
 from api.errors import BadRequest, Forbidden, NotFound
 from api.models import Order
 from api.schemas import (
@@ -55,6 +55,7 @@ async def place(request: Request) -> Response:
     machinery cost as much as the rest of the request); the answers are the same."""
     platform: Platform = request.app.state.platform
     caller = caller_of(platform, bearer_token(request))
+    await platform.limiter.orders(client_ip(request), caller.address)
     body = parse_body(OrderIn, await request.body())
     order = signed_order(body.order)
     market = platform.market
@@ -144,7 +145,7 @@ def cancel_all(body: CancelAllIn, caller: CurrentTrader, platform: PlatformDep) 
 
 
 @router.post("/{order_hash}/take", response_model=TradeOut, status_code=201)
-def take(order_hash: OrderHash, body: TakeIn, caller: CurrentTrader, platform: PlatformDep) -> TradeOut:
+def take(order_hash: OrderHash, body: TakeIn, caller: OrderingTrader, platform: PlatformDep) -> TradeOut:
     """Takes an amount of an ad (within [min fill, remaining]); the trade awaits the seller's lock."""
     trade = platform.write(
         lambda session, changes: trading.take(

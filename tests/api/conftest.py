@@ -60,6 +60,7 @@ def settings(chain, world, database_url) -> ApiSettings:
         database_url=database_url, rpc_url=chain.url, ws_url="off", deployments_dir=world.deployment_dir,
         siwe_domain=DOMAIN, siwe_uri=URI, jwt_secret="test-secret-test-secret-test-secret", lock_window=600,
         relayer_key=RELAYER.key.hex(), confirmations=0, reorg_depth=64, poll_interval=0.05,
+        rate_limits=False,  # tests sign in dozens of traders from one client; tests/api/test_operations.py has limits on
     )
 
 

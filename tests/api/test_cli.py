@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
 from api import demo
 from tests.anvil import free_port
 from tests.api.conftest import ORRANGE
+from tests.observe import wait_for
 
 
 def _env(settings) -> dict:
@@ -20,13 +20,17 @@ def _env(settings) -> dict:
             "ORRANGE_DEPLOYMENTS_DIR": str(settings.deployments_dir), "ORRANGE_WS_URL": "off"}
 
 
-def test_serve__answers_then_stops_on_sigterm(settings):
+def test_serve__answers_healthy_once_indexed_then_stops_on_sigterm(settings, indexer):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-jobs"],
                                env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        health = _until(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2), "orrange serve did not answer",
+        health = _until(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2), "orrange serve answering",
                         process)
+        assert health.status_code == 503  # up, but nothing indexed: a load balancer sends nothing here yet
+        assert health.json()["checks"]["indexer"] == "no indexer has indexed chain 31337 yet"
+        indexer.sync()
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
         assert health.status_code == 200 and health.json()["chain_id"] == 31337
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
     finally:
@@ -48,8 +52,8 @@ def test_up__a_whole_trade_runs_through_it_then_ctrl_c_leaves_nothing_behind(tmp
                "--database-url", f"sqlite:///{tmp_path / 'dev.db'}"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _until(lambda: httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).json()["indexed_block"],
-               "orrange up did not become healthy", process, timeout=120)
+        _until(lambda: httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).status_code == 200,
+               "orrange up becoming healthy", process, timeout=120)
         steps = []
         trade = demo.run(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{chain_port}", say=steps.append)
         assert trade["status"] == "RELEASED" and trade["flag"] is None
@@ -80,8 +84,8 @@ def test_chain_then_deploy__a_local_chain_that_keeps_time_with_the_escrow_record
     process = subprocess.Popen([ORRANGE, "chain", "--port", str(port), "--block-time", "1"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        head = _until(lambda: _block_number(url), "orrange chain did not answer", process)
-        _until(lambda: _block_number(url) > head, "no block was mined without transactions", process)
+        head = _until(lambda: _block_number(url), "orrange chain answering", process)
+        _until(lambda: _block_number(url) > head, "a block mined without transactions", process)
 
         unknown = subprocess.run([ORRANGE, "deploy", "--rpc", url, "--account", "nobody"], capture_output=True,
                                  text=True, timeout=300)
@@ -129,15 +133,12 @@ def _assert_stopped(chain_url: str) -> None:
     raise AssertionError(f"anvil still answers at {chain_url}")
 
 
-def _until(check, failure: str, process: subprocess.Popen, timeout: float = 60):
-    """Polls `check` until it returns a truthy value (a refused connection counts as not yet)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if result := check():
-                return result
-        except httpx.TransportError:
-            pass
+def _until(check, what: str, process: subprocess.Popen, timeout: float = 60):
+    """Polls `check` until it returns a truthy value (a refused connection counts as not yet),
+    as long as `process` runs."""
+
+    def while_running():
         assert process.poll() is None, process.stdout.read()
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.2)
+        return check()
+
+    return wait_for(while_running, what, timeout)

@@ -139,26 +139,3 @@ def test_webhook__others_cannot_see_or_delete(client, traders, receiver):
     assert client.get("/webhooks", headers=bearer(other)).json() == []
     assert client.delete(f"/webhooks/{hook['id']}", headers=bearer(other)).status_code == 404
     assert client.delete(f"/webhooks/{hook['id']}", headers=bearer(owner)).status_code == 204
-
-
-def test_ws__through_redis__a_change_on_one_replica_reaches_subscribers_of_another(settings, traders, world):
-    """Two API replicas on one database, with Redis between their hubs (the production shape)."""
-    from fastapi.testclient import TestClient
-
-    from api.app import build_platform, create_app
-
-    shared = settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
-    first, second = build_platform(shared), build_platform(shared)
-    token = world.tokens[1]
-    with TestClient(create_app(platform=first, run_jobs=False)) as watcher, \
-            TestClient(create_app(platform=second, run_jobs=False)) as trader:
-        headers = bearer(sign_in(trader, traders[0]))
-        with watcher.websocket_connect("/ws") as websocket:
-            websocket.send_json({"op": "subscribe", "book": {"token": token, "fiat": "EUR"}})
-            receive(websocket, "book")
-            order = make_order(traders[0], token)
-            placed = trader.post("/orders", json=order_body(order, traders[0], second), headers=headers).json()
-            [update] = receive(websocket, "book_update")["orders"]
-            assert update["hash"] == placed["order"]["hash"]
-    for platform in (first, second):
-        platform.engine.dispose()

@@ -26,8 +26,10 @@ def api_schema(app):
 
 
 @pytest.fixture
-def signed_in(app, platform, traders, world):
-    """A signed-in trader with an open order, so that paths naming things can find some."""
+def signed_in(app, platform, traders, world, indexer):
+    """A signed-in trader with an open order, so that paths naming things can find some, and the
+    chain indexed (else /health rightly says 503)."""
+    indexer.sync()
     with TestClient(app) as client:
         tokens = sign_in(client, traders[0])
         order = make_order(traders[0], world.tokens[1])
