@@ -20,6 +20,7 @@ batch written by two indexers is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -79,7 +80,11 @@ class PostgresLock:
 
     def release(self) -> None:
         if self._connection is not None:
-            self._connection.close()  # ends the session, and its advisory locks with it
+            # Unlocked first: closing ends the session, and its locks, only once the server's
+            # backend has gone, a moment after the client let go.
+            with contextlib.suppress(psycopg.Error):
+                self._connection.execute("SELECT pg_advisory_unlock_all()")
+            self._connection.close()
             self._connection = None
 
 
