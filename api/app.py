@@ -117,6 +117,7 @@ def create_app(
                 scheduler.shutdown(wait=True)
             if indexing is not None:
                 indexing.close()
+            platform.close()
 
     app = FastAPI(
         title="Orrange",

@@ -58,6 +58,7 @@ class Platform:
         self.limiter = RateLimiter(self.settings)
         self.chain_head = ChainHead(self.settings.rpc_url)
         self._writers = threading.local()  # each thread's connection for `write_rows`
+        self._kept: list = []  # those connections, to give back on close
         self._grouped: GroupedWriter | None = None  # started by the first grouped write
         self._statements = statements(self.engine.dialect.name)
         # SQLite has one writer at a time; threads of this process queue here, in order, rather
@@ -111,6 +112,14 @@ class Platform:
             self._grouped = GroupedWriter(self, _BUSY)
         return await self._grouped.write(work)
 
+    def close(self) -> None:
+        """At shutdown: the grouped writer finishes what it was given, kept connections go back."""
+        if self._grouped is not None:
+            self._grouped.close()
+        for connection in self._kept:
+            connection.close()
+        self._kept.clear()
+
     def committed(self, changes: Changes) -> None:
         """What follows a commit: the cached books it touched are dropped, its live updates go out."""
         self.books.invalidate(changes.books)
@@ -130,6 +139,7 @@ class Platform:
         connection = getattr(self._writers, "connection", None)
         if connection is None:
             connection = self._writers.connection = self.engine.raw_connection()
+            self._kept.append(connection)
         driver = connection.driver_connection
         sqlite = self.engine.dialect.name == "sqlite"
         try:
@@ -141,6 +151,7 @@ class Platform:
                 driver.execute("ROLLBACK") if sqlite else driver.rollback()
             except _BUSY:  # the connection itself is gone
                 self._writers.connection = None
+                self._kept.remove(connection)
                 connection.invalidate()
             raise
         driver.execute("COMMIT") if sqlite else driver.commit()

@@ -47,21 +47,31 @@ class GroupedWriter:
         self._platform = platform
         self._busy = busy
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._serve, name="grouped-writer", daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, name="grouped-writer", daemon=True)
+        self._thread.start()
 
     async def write(self, work: Callable[[Db, Changes], Any]) -> Any:
         future = asyncio.get_running_loop().create_future()
         self._queue.put((work, future))
         return await future
 
+    def close(self) -> None:
+        """Writes what was queued before, then ends the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
     def _serve(self) -> None:
-        while True:
-            group = [self._queue.get()]
+        while (first := self._queue.get()) is not None:
+            group = [first]
             while len(group) < MAX_GROUP:
                 try:
-                    group.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if item is None:  # closing: this group, then stop
+                    self._queue.put(None)
+                    break
+                group.append(item)
             try:
                 self._write_group(group)
             except BaseException as fault:  # noqa: BLE001 - every caller hears of it; the thread goes on

@@ -43,7 +43,10 @@ def grouped(platform, *works):
         await held
         return await asyncio.gather(*pending, return_exceptions=True)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        writer.close()
 
 
 def stored(platform) -> list[int]:
@@ -95,9 +98,11 @@ def test_group__an_unexpected_failure_fails_alone(platform):
 def test_writes__many_at_once__each_answered(platform, count):
     calls = []
 
+    writer = GroupedWriter(platform, _BUSY)
+
     async def main():
-        writer = GroupedWriter(platform, _BUSY)
         return await asyncio.gather(*(writer.write(note(number, calls)) for number in range(count)))
 
     assert asyncio.run(main()) == list(range(count))
+    writer.close()
     assert stored(platform) == list(range(count))
