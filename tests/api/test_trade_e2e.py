@@ -9,6 +9,7 @@ from indexer.escrow import Status
 from tests.anvil import anvil
 from tests.api.conftest import bearer, deploy_trading_world, make_order, order_body, sign_in
 from tests.chain import Chain
+from tests.observe import wait_for
 
 UNIT = 10**6
 RELAY_EXPIRY = 6 * 86400  # the chain's clock runs ahead of the wall's in these tests
@@ -68,8 +69,11 @@ class Desk:
         payload = self.client.get(f"/trades/{self.trade_id}/payload/{action}", params={"expiry": expiry},
                                   headers=headers).json()
         signature = Account.sign_typed_data(wallet.key, full_message=payload["typed_data"]).signature.to_0x_hex()
-        return self.client.post(f"/trades/{self.trade_id}/relay/{action}",
-                                json={"expiry": str(expiry), "signature": signature}, headers=headers)
+        response = self.client.post(f"/trades/{self.trade_id}/relay/{action}",
+                                    json={"expiry": str(expiry), "signature": signature}, headers=headers)
+        if response.status_code == 202:  # submitted: wait until it is mined, as the party's client would
+            wait_for(lambda: self.chain.rpc("eth_getTransactionReceipt", [response.json()["tx_hash"]]), f"the relayed {action}")
+        return response
 
     def settle(self):
         """The indexer catches up, then trades follow their escrows."""
