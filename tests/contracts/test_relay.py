@@ -79,9 +79,9 @@ def test_mark_paid_by_sig__signature_for_something_else__reverts(
 
 
 def test_relay__signature_for_another_deployment__reverts(
-    project, escrow, owner, seller, buyer, treasury, arbiter, stranger, lock_deal, sign_action, expiry
+    escrow_type, escrow, owner, seller, buyer, treasury, arbiter, stranger, lock_deal, sign_action, expiry
 ):
-    twin = owner.deploy(project.Escrow, 50, treasury, arbiter)
+    twin = owner.deploy(escrow_type, 50, treasury, arbiter)
     twin.set_token_cap(ETH, 10**30, sender=owner)
     trade_id, deal, _ = lock_deal()
     twin.lock(trade_id, buyer, ETH, 10**18, 3600, sender=seller, value=10**18)  # same trade id there
