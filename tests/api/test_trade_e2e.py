@@ -1,11 +1,12 @@
 """Whole trades on anvil through the API, the indexer and the jobs: the happy path and every
-unhappy ending. Each test has a chain of its own, as they move its clock."""
+unhappy ending, with each implementation of the escrow (Vyper and its Solidity twin). Each test
+has a chain of its own, as they move its clock."""
 
 import pytest
 from eth_account import Account
 
 from api import jobs
-from indexer.escrow import Status
+from indexer.escrow import ESCROW_CONTRACTS, Status
 from tests.anvil import anvil
 from tests.api.conftest import bearer, deploy_trading_world, make_order, order_body, sign_in
 from tests.chain import Chain
@@ -20,9 +21,9 @@ def chain():
         yield Chain(url)
 
 
-@pytest.fixture
-def world(chain, project, tmp_path):
-    return deploy_trading_world(chain, project, tmp_path / "deployments")
+@pytest.fixture(params=list(ESCROW_CONTRACTS))
+def world(request, chain, project, tmp_path):
+    return deploy_trading_world(chain, project, tmp_path / "deployments", ESCROW_CONTRACTS[request.param])
 
 
 class Desk:
