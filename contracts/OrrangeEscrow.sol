@@ -113,8 +113,9 @@ contract OrrangeEscrow {
     /// @dev The admin, and the account it offered the role to (two-step transfer).
     address public owner;
     address public pending_owner;
-    /// @dev Set while an external function runs, so that no call it makes can re-enter.
-    bool private transient _entered;
+    /// @dev 1 while an external function runs, so that no call it makes can re-enter (a whole
+    /// transient slot: a packed bool would need a read before each write).
+    uint256 private transient _entered;
 
     /// @dev The EIP-712 domain separator at deployment, rebuilt if the chain forks.
     bytes32 private immutable _CACHED_DOMAIN_SEPARATOR;
@@ -158,10 +159,10 @@ contract OrrangeEscrow {
 
     /// @dev Reverts without a reason, as Vyper's `@nonreentrant` does.
     modifier nonreentrant() {
-        require(!_entered);
-        _entered = true;
+        require(_entered == 0);
+        _entered = 1;
         _;
-        _entered = false;
+        _entered = 0;
     }
 
     /// @dev The message is snekmate's `ownable`.
@@ -254,11 +255,11 @@ contract OrrangeEscrow {
 
     /// @notice The seller takes back an escrow the buyer did not mark paid before the deadline.
     function refund(bytes32 trade_id, Deal calldata deal) external nonreentrant {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(msg.sender == deal.seller, "escrow: not seller");
         require(status_ == _LOCKED, "escrow: not locked");
         require(block.timestamp >= deal.deadline, "escrow: payment window open");
-        _set_status(trade_id, deal, _REFUNDED);
+        _escrows[trade_id] = hash | _REFUNDED;
         emit Refunded(trade_id, deal.amount);
         _pay(deal.token, deal.seller, deal.amount);
     }
@@ -268,23 +269,23 @@ contract OrrangeEscrow {
      *         at most MAX_WINDOW from now.
      */
     function extend(bytes32 trade_id, Deal calldata deal, uint256 new_deadline) external nonreentrant {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(msg.sender == deal.seller, "escrow: not seller");
         require(status_ == _LOCKED, "escrow: not locked");
         require(new_deadline > deal.deadline, "escrow: deadline not later");
         require(new_deadline <= block.timestamp + MAX_WINDOW, "escrow: deadline too far");
-        Deal memory extended = deal;
-        extended.deadline = new_deadline;
-        _set_status(trade_id, extended, _LOCKED);
+        _escrows[trade_id] = _hash_deal(
+            deal.seller, deal.buyer, deal.token, deal.amount, deal.fee, deal.arbiter, new_deadline
+        ) | _LOCKED;
         emit Extended(trade_id, new_deadline);
     }
 
     /// @notice Either party asks the deal's arbiter to decide a paid trade.
     function dispute(bytes32 trade_id, Deal calldata deal) external nonreentrant {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(msg.sender == deal.buyer || msg.sender == deal.seller, "escrow: not a party");
         require(status_ == _PAID, "escrow: not paid");
-        _set_status(trade_id, deal, _DISPUTED);
+        _escrows[trade_id] = hash | _DISPUTED;
         emit Disputed(trade_id, msg.sender);
     }
 
@@ -293,14 +294,14 @@ contract OrrangeEscrow {
      *         less the same share of the fee, the seller the rest. Nothing is left behind.
      */
     function resolve(bytes32 trade_id, Deal calldata deal, uint256 buyer_bps) external nonreentrant {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(msg.sender == deal.arbiter, "escrow: not arbiter");
         require(status_ == _DISPUTED, "escrow: not disputed");
         require(buyer_bps <= _BPS, "escrow: bps over 10000");
         uint256 buyer_gross = deal.amount * buyer_bps / _BPS;
         uint256 fee = deal.fee * buyer_bps / _BPS;
         uint256 seller_amount = deal.amount - buyer_gross;
-        _set_status(trade_id, deal, _RESOLVED);
+        _escrows[trade_id] = hash | _RESOLVED;
         _accrue_fee(deal.token, fee);
         emit Resolved(trade_id, buyer_gross - fee, seller_amount, fee);
         _pay(deal.token, deal.buyer, buyer_gross - fee);
@@ -500,17 +501,11 @@ contract OrrangeEscrow {
         require(payment_window <= MAX_WINDOW, "escrow: window too long");
 
         uint256 received = _pull(token, amount, eth_sent);
-        Deal memory deal = Deal({
-            seller: msg.sender,
-            buyer: buyer,
-            token: token,
-            amount: received,
-            fee: received * ((config & _FEE_BITS) >> _FEE_SHIFT) / _BPS,
-            arbiter: address(uint160(config & _ARBITER_BITS)),
-            deadline: block.timestamp + payment_window
-        });
-        _set_status(trade_id, deal, _LOCKED);
-        emit Locked(trade_id, deal.seller, deal.buyer, deal.token, deal.amount, deal.fee, deal.arbiter, deal.deadline);
+        uint256 fee = received * ((config & _FEE_BITS) >> _FEE_SHIFT) / _BPS;
+        address arbiter_ = address(uint160(config & _ARBITER_BITS));
+        uint256 deadline = block.timestamp + payment_window;
+        _escrows[trade_id] = _hash_deal(msg.sender, buyer, token, received, fee, arbiter_, deadline) | _LOCKED;
+        emit Locked(trade_id, msg.sender, buyer, token, received, fee, arbiter_, deadline);
     }
 
     /// @dev Takes `amount` from the seller (`eth_sent` is the ETH sent along) and returns what arrived.
@@ -545,47 +540,57 @@ contract OrrangeEscrow {
     }
 
     function _mark_paid(bytes32 trade_id, Deal calldata deal, address caller) private {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(caller == deal.buyer, "escrow: not buyer");
         require(status_ == _LOCKED, "escrow: not locked");
         require(block.timestamp < deal.deadline, "escrow: payment window over");
-        _set_status(trade_id, deal, _PAID);
+        _escrows[trade_id] = hash | _PAID;
         emit Paid(trade_id);
     }
 
     function _release(bytes32 trade_id, Deal calldata deal, address caller) private {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(caller == deal.seller, "escrow: not seller");
         require(status_ == _LOCKED || status_ == _PAID, "escrow: not open");
-        _set_status(trade_id, deal, _RELEASED);
+        _escrows[trade_id] = hash | _RELEASED;
         _accrue_fee(deal.token, deal.fee);
         emit Released(trade_id, deal.amount - deal.fee, deal.fee);
         _pay(deal.token, deal.buyer, deal.amount - deal.fee);
     }
 
     function _cancel(bytes32 trade_id, Deal calldata deal, address caller) private {
-        uint256 status_ = _check_deal(trade_id, deal);
+        (uint256 hash, uint256 status_) = _check_deal(trade_id, deal);
         require(caller == deal.buyer, "escrow: not buyer");
         require(status_ == _LOCKED || status_ == _PAID, "escrow: not open");
-        _set_status(trade_id, deal, _REFUNDED);
+        _escrows[trade_id] = hash | _REFUNDED;
         emit Refunded(trade_id, deal.amount);
         _pay(deal.token, deal.seller, deal.amount);
     }
 
-    /// @dev Returns the escrow's status once `deal` matches its commitment.
-    function _check_deal(bytes32 trade_id, Deal memory deal) private view returns (uint256) {
+    /**
+     * @dev Returns the deal's hash (the escrow's slot without its status) and the escrow's
+     *      status, once `deal` matches its commitment. A new status is stored as `hash | status`;
+     *      the hash is taken once, straight from calldata.
+     */
+    function _check_deal(bytes32 trade_id, Deal calldata deal) private view returns (uint256 hash, uint256 status_) {
         uint256 slot = _escrows[trade_id];
         require(slot != 0, "escrow: unknown trade");
-        require(slot & ~_STATUS_BITS == _hash_deal(deal), "escrow: wrong deal");
-        return slot & _STATUS_BITS;
+        hash = uint256(keccak256(abi.encode(deal))) & ~_STATUS_BITS;
+        require(slot & ~_STATUS_BITS == hash, "escrow: wrong deal");
+        status_ = slot & _STATUS_BITS;
     }
 
-    function _set_status(bytes32 trade_id, Deal memory deal, uint256 status_) private {
-        _escrows[trade_id] = _hash_deal(deal) | status_;
-    }
-
-    function _hash_deal(Deal memory deal) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(deal))) & ~_STATUS_BITS;
+    /// @dev `Deal`'s fields in order: the hash of the deal they make, as `_check_deal` takes it.
+    function _hash_deal(
+        address seller,
+        address buyer,
+        address token,
+        uint256 amount,
+        uint256 fee,
+        address arbiter_,
+        uint256 deadline
+    ) private pure returns (uint256) {
+        return uint256(keccak256(abi.encode(seller, buyer, token, amount, fee, arbiter_, deadline))) & ~_STATUS_BITS;
     }
 
     function _accrue_fee(address token, uint256 fee) private {
