@@ -19,9 +19,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # py-solc-x's solc for ape-solidity: the native binary if one is installed, else solcjs from
-# node_modules (no download). It lives in ~/.solcx, outside this tree, so it is checked every time.
+# node_modules (no download; SOLC=native downloads the native one). It lives in ~/.solcx,
+# outside this tree, so it is checked every time.
 solc: $(VENV)/.installed node_modules/.installed
-	$(VENV)/bin/python tools/install_solc.py
+	$(VENV)/bin/python tools/install_solc.py $(if $(filter native,$(SOLC)),--native)
 
 compile: install
 	ape compile

@@ -7,11 +7,14 @@ tools/solc_wrapper.js as solc-v<version>, and the package with its dependencies 
 solcjs-v<version>/, so the compiler works from any checkout. A native solc of that version that
 is already there is kept. ape-config.yaml's `solidity.version` must name the same version.
 
-    python tools/install_solc.py          (`make install` runs it)
+    python tools/install_solc.py            (`make install` runs it)
+    python tools/install_solc.py --native   (`make install SOLC=native`: py-solc-x downloads the
+                                             native binary, in place of solcjs; needs network)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -20,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from solcx import get_solcx_install_folder
+from solcx import get_solcx_install_folder, install_solc
 from solcx.wrapper import get_solc_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +32,9 @@ NODE_MODULES = ROOT / "node_modules"
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--native", action="store_true", help="download the native solc (needs network)")
+    native = parser.parse_args().native
     version = json.loads((NODE_MODULES / "solc" / "package.json").read_text())["version"]
     configured = str(yaml.safe_load((ROOT / "ape-config.yaml").read_text())["solidity"]["version"])
     if configured != version:
@@ -41,6 +47,8 @@ def main() -> int:
     if executable.exists() and not is_wrapper(executable):
         print(f"solc {version}: the native compiler at {executable}")
         return 0
+    if native:
+        return install_native(version, executable)
 
     package_home = folder / f"solcjs-v{version}"
     if not (is_current(executable) and installed_version(package_home) == version):
@@ -48,6 +56,19 @@ def main() -> int:
         install_wrapper(executable)
     found = get_solc_version(executable, with_commit_hash=True)
     print(f"solc {version}: solcjs {found} through {executable}")
+    return 0
+
+
+def install_native(version: str, executable: Path) -> int:
+    """py-solc-x's own download, where solcjs stood (which comes back if the download fails)."""
+    executable.unlink(missing_ok=True)  # py-solc-x downloads nothing over an installed version
+    try:
+        install_solc(version)
+    except Exception as error:  # py-solc-x raises requests' errors and its own
+        install_wrapper(executable)
+        print(f"solc {version}: no native download ({type(error).__name__}); solcjs stays at {executable}")
+        return 1
+    print(f"solc {version}: the native compiler, downloaded to {executable}")
     return 0
 
 
