@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import pytest
 from eth_account import Account
+from hypothesis import HealthCheck, settings
 
 from indexer.escrow import ESCROW_CONTRACTS, ETH, Action, Deal, action_message
 
@@ -171,3 +172,15 @@ def balance_of():
 def world(escrows, token, usdt, fee_token, blacklist_token):
     """Deploys everything at session start, before Ape's per-test snapshots, so that
     fixtures fetched lazily (by parametrized tests) don't vanish with a test's revert."""
+
+
+def state_machine_settings(examples: int, steps: int) -> settings:
+    """How the property tests run their hypothesis state machines against a chain: no deadline
+    (a step is a transaction), no health checks, no example database."""
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )

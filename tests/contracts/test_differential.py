@@ -24,13 +24,15 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from indexer.escrow import ESCROW_CONTRACTS, ETH, Action, Deal, Status, action_message, permit_typed_data
 from tests.anvil import anvil
 from tests.chain import Chain, calldata
+
+from .conftest import state_machine_settings
 
 EXAMPLES = int(os.environ.get("ORRANGE_DIFFERENTIAL_EXAMPLES", "100"))
 STEPS = int(os.environ.get("ORRANGE_DIFFERENTIAL_STEPS", "40"))
@@ -455,13 +457,4 @@ def test_implementations__same_random_sequences__same_outcomes(twins):
     chains, world = twins
     with ThreadPoolExecutor(max_workers=len(chains)) as pool:
         TwinMachine.chains, TwinMachine.world, TwinMachine.pool = chains, world, pool
-        run_state_machine_as_test(
-            TwinMachine,
-            settings=settings(
-                max_examples=EXAMPLES,
-                stateful_step_count=STEPS,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                database=None,
-            ),
-        )
+        run_state_machine_as_test(TwinMachine, settings=state_machine_settings(EXAMPLES, STEPS))

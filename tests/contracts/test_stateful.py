@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 from eth_abi import decode as abi_decode
 from eth_account import Account
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from indexer.escrow import ETH, Action, Deal, Status, action_message
 from tests.chain import Chain, calldata
+
+from .conftest import state_machine_settings
 
 EXAMPLES = int(os.environ.get("ORRANGE_STATEFUL_EXAMPLES", "100"))
 STEPS = int(os.environ.get("ORRANGE_STATEFUL_STEPS", "40"))
@@ -423,13 +425,4 @@ class EscrowMachine(RuleBasedStateMachine):
 
 def test_escrow__random_sequences__keep_every_invariant(escrow_type, project, accounts, chain):
     EscrowMachine.world = build_world(escrow_type, project, accounts, chain)
-    run_state_machine_as_test(
-        EscrowMachine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        ),
-    )
+    run_state_machine_as_test(EscrowMachine, settings=state_machine_settings(EXAMPLES, STEPS))

@@ -62,20 +62,16 @@ def test_deploy__local_chain__deploys_and_records(tmp_path, project, language):
         assert "Recorded in" in result.stdout
 
 
-def test_deploy__unknown_contract__one_line_error_and_nothing_written(tmp_path):
+@pytest.mark.parametrize(
+    "option, error",
+    [(("--token-cap", "not-a-cap"), "is not TOKEN:CAP"), (("--contract", "fe"), "'fe' is not one of 'vyper', 'solidity'")],
+    ids=["token-cap", "contract"],
+)
+def test_deploy__bad_option__one_line_error_and_nothing_written(tmp_path, option, error):
     with anvil() as url:
-        result = run_deploy(url, "--contract", "fe", "--out", str(tmp_path))
+        result = run_deploy(url, *option, "--out", str(tmp_path))
     assert result.returncode != 0
-    assert "'fe' is not one of 'vyper', 'solidity'" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not list(tmp_path.iterdir())
-
-
-def test_deploy__bad_token_cap__one_line_error_and_nothing_written(tmp_path):
-    with anvil() as url:
-        result = run_deploy(url, "--token-cap", "not-a-cap", "--out", str(tmp_path))
-    assert result.returncode != 0
-    assert "is not TOKEN:CAP" in result.stderr
+    assert error in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
 
