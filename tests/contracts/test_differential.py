@@ -54,7 +54,8 @@ FITTING = {
 }
 LOCK_EDGES = ["self trade", "zero amount", "too much", "short window", "long window", "max window", "wrong value",
               "used id", "zero id"]  # fmt: skip
-BAD_SIGNATURES = ["good", "other signer", "other action", "high s", "expired", "64 bytes", "twice", "1025 bytes"]
+BAD_SIGNATURES = ["good", "other signer", "other action", "high s", "bad v", "expired", "64 bytes", "twice",
+                  "1025 bytes"]  # fmt: skip
 
 Account.enable_unaudited_hdwallet_features()
 KEYS = [Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key for i in range(12)]
@@ -352,6 +353,8 @@ class TwinMachine(RuleBasedStateMachine):
         if variant == "high s":
             s = int.from_bytes(signed[32:64], "big")
             signed = signed[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signed[64]])
+        elif variant == "bad v":  # ecrecover finds no signer
+            signed = signed[:64] + bytes([signed[64] - 27])
         elif variant == "64 bytes":
             signed = signed[:64]
         elif variant == "twice":  # what the ERC-1271 wallet takes from a two-owner signature
