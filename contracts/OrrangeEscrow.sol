@@ -13,11 +13,14 @@ pragma solidity ^0.8.28;
  *         a dispute. The escrow's slot holds a commitment to the deal's terms with the status in
  *         its low byte; every call after `lock` passes the terms back in as a `Deal`, which must
  *         match the commitment.
- * @dev Names are the Vyper contract's (snake_case), since they are the public interface. Where
- *      Escrow.vy relies on Vyper semantics, this contract spells them out: snekmate's revert
- *      reasons for ownership and ECDSA, `raw_call`'s handling of return data (tokens returning no
- *      bool, at most 32 bytes read back), the transient-storage reentrancy lock that reverts
- *      without a reason, and the 1,024-byte bound of an ERC-1271 signature.
+ * @dev Names are the Vyper contract's (snake_case), since they are the public interface; the
+ *      parameters `fee_bps`, `treasury` and `arbiter` keep them even where they shadow a view of
+ *      the same name (solc warns), so that both ABIs are the same. Where Escrow.vy relies on
+ *      Vyper semantics, this contract spells them out: snekmate's revert reasons for ownership
+ *      and ECDSA, `raw_call`'s handling of return data (tokens returning no bool, at most 32
+ *      bytes read back), the transient-storage reentrancy lock that reverts without a reason, and
+ *      the 1,024-byte bound of an ERC-1271 signature. An arithmetic overflow (a hostile token, or
+ *      amounts near 2^256) reverts with Panic(0x11) here and without data there.
  * @custom:security The owner lists tokens, sets the fee, the treasury and the arbiter for future
  *                  deals, and pauses new locks; no admin path moves escrowed funds. A deal's
  *                  arbiter, fixed at lock time, can only split that deal once it is disputed. A
