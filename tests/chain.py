@@ -88,8 +88,10 @@ class Chain:
         if to:
             tx["to"] = to
         tx_hash = self.rpc("eth_sendTransaction", [tx])
-        if not wait:
-            return tx_hash
+        return self.receipt(tx_hash) if wait else tx_hash
+
+    def receipt(self, tx_hash: str) -> dict:
+        """The receipt of a transaction sent (by anyone), once it is mined."""
         while (receipt := self.rpc("eth_getTransactionReceipt", [tx_hash])) is None:
             time.sleep(0.001)  # anvil may answer before its automine has finished the block
         return receipt

@@ -69,8 +69,11 @@ class Desk:
         payload = self.client.get(f"/trades/{self.trade_id}/payload/{action}", params={"expiry": expiry},
                                   headers=headers).json()
         signature = Account.sign_typed_data(wallet.key, full_message=payload["typed_data"]).signature.to_0x_hex()
-        return self.client.post(f"/trades/{self.trade_id}/relay/{action}",
-                                json={"expiry": str(expiry), "signature": signature}, headers=headers)
+        response = self.client.post(f"/trades/{self.trade_id}/relay/{action}",
+                                    json={"expiry": str(expiry), "signature": signature}, headers=headers)
+        if response.status_code == 202:  # the relayer sent it: mined before the indexer looks
+            self.chain.receipt(response.json()["tx_hash"])
+        return response
 
     def settle(self):
         """The indexer catches up, then trades follow their escrows."""
