@@ -5,6 +5,8 @@ import uuid
 import psycopg
 import pytest
 
+from indexer.escrow import ESCROW_CONTRACTS
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -23,3 +25,11 @@ def database_url(request, tmp_path):
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=list(ESCROW_CONTRACTS))
+def escrow_contract(request) -> str:
+    """The escrow a module's tests deploy, each implementation in turn (its Ape contract name).
+    Module-scoped and named apart from the fixtures that use it: Ape tracks fixtures by name and
+    scope, and a parametrized `world` of several scopes makes it rebase its snapshots."""
+    return ESCROW_CONTRACTS[request.param]

@@ -6,7 +6,7 @@ import pytest
 from eth_account import Account
 
 from api import jobs
-from indexer.escrow import ESCROW_CONTRACTS, Status
+from indexer.escrow import Status
 from tests.anvil import anvil
 from tests.api.conftest import bearer, deploy_trading_world, make_order, order_body, sign_in
 from tests.chain import Chain
@@ -21,9 +21,9 @@ def chain():
         yield Chain(url)
 
 
-@pytest.fixture(params=list(ESCROW_CONTRACTS))
-def world(request, chain, project, tmp_path):
-    return deploy_trading_world(chain, project, tmp_path / "deployments", ESCROW_CONTRACTS[request.param])
+@pytest.fixture
+def world(chain, project, tmp_path, escrow_contract):
+    return deploy_trading_world(chain, project, tmp_path / "deployments", escrow_contract)
 
 
 class Desk:

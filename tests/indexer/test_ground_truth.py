@@ -3,14 +3,13 @@ whichever implementation of the escrow it is."""
 
 import pytest
 
-from indexer.escrow import ESCROW_CONTRACTS
 from tests.indexer.world import Activity, assert_mirrors_chain, deploy_world
 
 
-@pytest.fixture(scope="module", params=list(ESCROW_CONTRACTS))
-def world(request, chain, project, tmp_path_factory):
+@pytest.fixture(scope="module")
+def world(chain, project, tmp_path_factory, escrow_contract):
     """The Vyper escrow, then its Solidity twin, each on the module's chain."""
-    return deploy_world(chain, project, tmp_path_factory.mktemp("deployments"), ESCROW_CONTRACTS[request.param])
+    return deploy_world(chain, project, tmp_path_factory.mktemp("deployments"), escrow_contract)
 
 
 def test_index__random_lifecycles__database_equals_chain(world, make_indexer, engine):
