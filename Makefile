@@ -4,9 +4,9 @@ VENV := .venv
 # Ape finds vyper on PATH and ape-foundry finds anvil there.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up demo test bench compile clean
+.PHONY: install solc up demo test bench compile clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed solc
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# py-solc-x's solc for ape-solidity: the native binary if one is installed, else solcjs from
+# node_modules (no download; SOLC=native downloads the native one). It lives in ~/.solcx,
+# outside this tree, so it is checked every time.
+solc: $(VENV)/.installed node_modules/.installed
+	$(VENV)/bin/python tools/install_solc.py $(if $(filter native,$(SOLC)),--native)
 
 compile: install
 	ape compile

@@ -23,6 +23,8 @@ ETH = "0x0000000000000000000000000000000000000000"
 """The `token` of an escrow of native ETH."""
 
 DEAL_ABI_TYPE = "(address,address,address,uint256,uint256,address,uint256)"
+ESCROW_CONTRACTS = {"vyper": "Escrow", "solidity": "OrrangeEscrow"}
+"""The contract (Ape's name) of each implementation of this one interface, by its language."""
 ESCROW_DOMAIN_NAME = "Orrange Escrow"
 ESCROW_DOMAIN_VERSION = "1"
 

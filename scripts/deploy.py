@@ -1,8 +1,12 @@
 """Deploy the Orrange escrow and record it in deployments/<chain_id>.json.
 
     ape run deploy --network ethereum:local:foundry --account TEST::0
+    ape run deploy --network ethereum:local:foundry --account TEST::0 --contract solidity
     ape run deploy --network ethereum:sepolia:node --account deployer \\
         --fee-bps 50 --treasury 0x... --arbiter 0x... --token-cap 0xToken:1000000000000
+
+`--contract` picks the implementation: the Vyper escrow (the default) or its Solidity twin
+(OrrangeEscrow); both have the same interface, so the record serves the indexer and the API alike.
 
 On a local network it also deploys a test stablecoin (Test USD, 6 decimals), accepts it
 and ETH, and mints some to the first test accounts, so the platform can trade at once.
@@ -13,7 +17,7 @@ from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
 from indexer.deployment import DEFAULT_DIRECTORY, DeployedContract, DeployedToken, Deployment
-from indexer.escrow import ETH
+from indexer.escrow import ESCROW_CONTRACTS, ETH
 
 LOCAL_CHAIN_IDS = {1337, 31337}
 LOCAL_ETH_CAP = 100 * 10**18
@@ -38,18 +42,20 @@ def parse_token_cap(ctx, param, values):
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
+@click.option("--contract", "language", type=click.Choice(list(ESCROW_CONTRACTS)), default="vyper", show_default=True, help="The escrow's implementation: Escrow.vy or its Solidity twin OrrangeEscrow.sol.")
 @click.option("--fee-bps", type=click.IntRange(0, 100), default=50, show_default=True, help="Platform fee (max 100 = 1%).")
 @click.option("--treasury", help="Account that withdraws the fees [default: the deployer].")
 @click.option("--arbiter", help="Arbiter of disputes [default: the deployer].")
 @click.option("--token-cap", "token_caps", multiple=True, callback=parse_token_cap, help="TOKEN:CAP to accept; repeatable. ETH is 0x0000000000000000000000000000000000000000.")
 @click.option("--out", "directory", type=click.Path(file_okay=False), default=str(DEFAULT_DIRECTORY), show_default=True, help="Where to write <chain_id>.json.")
-def cli(provider, account, fee_bps, treasury, arbiter, token_caps, directory):
+def cli(provider, account, language, fee_bps, treasury, arbiter, token_caps, directory):
     """Deploy the escrow (and a test stablecoin on a local chain) and record the deployment."""
     treasury = treasury or account.address
     arbiter = arbiter or account.address
-    escrow = account.deploy(project.Escrow, fee_bps, treasury, arbiter)
+    name = ESCROW_CONTRACTS[language]
+    escrow = account.deploy(getattr(project, name), fee_bps, treasury, arbiter)
     receipt = escrow.creation_metadata.receipt
-    click.echo(f"Escrow deployed at {escrow.address} (block {receipt.block_number}, tx {receipt.txn_hash})")
+    click.echo(f"{name} ({language}) deployed at {escrow.address} (block {receipt.block_number}, tx {receipt.txn_hash})")
 
     tokens = []
     if chain.chain_id in LOCAL_CHAIN_IDS:
@@ -66,7 +72,7 @@ def cli(provider, account, fee_bps, treasury, arbiter, token_caps, directory):
         network=provider.network_choice,
         deployer=account.address,
         escrow=DeployedContract(
-            name="Escrow",
+            name=name,
             address=escrow.address,
             block=receipt.block_number,
             tx_hash=receipt.txn_hash,

@@ -14,6 +14,7 @@ from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 DEAL = "(address,address,address,uint256,uint256,address,uint256)"
 SIGNATURES = {
     "lock": "lock(bytes32,address,address,uint256,uint256)",
+    "lock_with_permit": "lock_with_permit(bytes32,address,address,uint256,uint256,uint256,uint8,bytes32,bytes32)",
     "mark_paid": f"mark_paid(bytes32,{DEAL})",
     "release": f"release(bytes32,{DEAL})",
     "cancel": f"cancel(bytes32,{DEAL})",
@@ -25,13 +26,18 @@ SIGNATURES = {
     "release_by_sig": f"release_by_sig(bytes32,{DEAL},uint256,bytes)",
     "cancel_by_sig": f"cancel_by_sig(bytes32,{DEAL},uint256,bytes)",
     "withdraw": "withdraw(address,address)",
+    "withdraw_to_caller": "withdraw(address)",
     "set_fee_bps": "set_fee_bps(uint256)",
     "set_arbiter": "set_arbiter(address)",
     "set_treasury": "set_treasury(address)",
     "set_token_cap": "set_token_cap(address,uint256)",
     "pause": "pause()",
     "unpause": "unpause()",
+    "transfer_ownership": "transfer_ownership(address)",
+    "accept_ownership": "accept_ownership()",
+    "owner": "owner()",
     "set_blacklisted": "set_blacklisted(address,bool)",
+    "set_quiet": "set_quiet(bool)",
     "execute": "execute(address,bytes,uint256)",
     "mint": "mint(address,uint256)",
     "approve": "approve(address,uint256)",
@@ -40,6 +46,8 @@ SIGNATURES = {
     "commitment": "commitment(bytes32)",
     "claimable": "claimable(address,address)",
     "balanceOf": "balanceOf(address)",
+    "name": "name()",
+    "nonces": "nonces(address)",
 }
 
 
@@ -80,8 +88,10 @@ class Chain:
         if to:
             tx["to"] = to
         tx_hash = self.rpc("eth_sendTransaction", [tx])
-        if not wait:
-            return tx_hash
+        return self.receipt(tx_hash) if wait else tx_hash
+
+    def receipt(self, tx_hash: str) -> dict:
+        """The receipt of a transaction sent (by anyone), once it is mined."""
         while (receipt := self.rpc("eth_getTransactionReceipt", [tx_hash])) is None:
             time.sleep(0.001)  # anvil may answer before its automine has finished the block
         return receipt

@@ -6,6 +6,8 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
+from indexer.escrow import ESCROW_CONTRACTS
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -30,3 +32,11 @@ def database_url(request, tmp_path):
         return
     with postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="module", params=list(ESCROW_CONTRACTS))
+def escrow_contract(request) -> str:
+    """The escrow a module's tests deploy, each implementation in turn (its Ape contract name).
+    Module-scoped and named apart from the fixtures that use it: Ape tracks fixtures by name and
+    scope, and a parametrized `world` of several scopes makes it rebase its snapshots."""
+    return ESCROW_CONTRACTS[request.param]

@@ -40,9 +40,9 @@ def chain():
         yield Chain(url)
 
 
-def deploy_trading_world(chain, project, directory):
-    """The indexer tests' world, with ETH among the tokens the API trades."""
-    world = deploy_world(chain, project, directory)
+def deploy_trading_world(chain, project, directory, contract: str = "Escrow"):
+    """The indexer tests' world (with the escrow `contract`), with ETH among the tokens the API trades."""
+    world = deploy_world(chain, project, directory, contract)
     ether = DeployedToken("ETH", ETH, 18, 10**30)
     world.deployment = replace(world.deployment, tokens=[*world.deployment.tokens, ether])
     world.deployment.save(world.deployment_dir)

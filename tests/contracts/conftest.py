@@ -1,7 +1,9 @@
 """Fixtures for the escrow contract tests, run on anvil through Ape.
 
-Roles are named accounts; `create_token` and `lock_deal` build the world a test
-needs; `sign_action` signs a relayed action the way a wallet would.
+Every test that takes `escrow` (or `escrow_type`) runs once per implementation, the Vyper
+contract and its Solidity twin: both are deployed at session start, with the same tokens
+listed and approved on each. Roles are named accounts; `create_token` and `lock_deal` build
+the world a test needs; `sign_action` signs a relayed action the way a wallet would.
 """
 
 import itertools
@@ -10,8 +12,9 @@ from typing import NamedTuple
 
 import pytest
 from eth_account import Account
+from hypothesis import HealthCheck, settings
 
-from indexer.escrow import ETH, Action, Deal, action_message
+from indexer.escrow import ESCROW_CONTRACTS, ETH, Action, Deal, action_message
 
 FEE_BPS = 50  # 0.5%
 WINDOW = 3600
@@ -55,24 +58,46 @@ def stranger(accounts):
     return accounts[5]
 
 
-@pytest.fixture(scope="session")
-def escrow(project, owner, treasury, arbiter):
-    contract = owner.deploy(project.Escrow, FEE_BPS, treasury, arbiter)
-    contract.set_token_cap(ETH, CAP, sender=owner)
-    return contract
+@pytest.fixture(params=list(ESCROW_CONTRACTS))
+def implementation(request) -> str:
+    """The language of the escrow under test: each test runs with both."""
+    return request.param
+
+
+@pytest.fixture
+def escrow_type(project, implementation):
+    return getattr(project, ESCROW_CONTRACTS[implementation])
 
 
 @pytest.fixture(scope="session")
-def create_token(project, owner, seller, buyer, escrow):
-    """Deploys a test token of `kind`, funds seller and buyer, approves the escrow, lists it."""
+def escrows(project, owner, treasury, arbiter) -> dict:
+    """One escrow of each implementation, by language, accepting ETH."""
+    deployed = {}
+    for language, name in ESCROW_CONTRACTS.items():
+        deployed[language] = owner.deploy(getattr(project, name), FEE_BPS, treasury, arbiter)
+        deployed[language].set_token_cap(ETH, CAP, sender=owner)
+    return deployed
+
+
+@pytest.fixture
+def escrow(escrows, implementation):
+    return escrows[implementation]
+
+
+@pytest.fixture(scope="session")
+def create_token(project, owner, seller, buyer, escrows):
+    """Deploys a test token of `kind`, funds seller and buyer, approves every escrow and
+    lists it there."""
 
     def create(kind: str = "TestToken", *args, cap: int = CAP):
         token = owner.deploy(getattr(project, kind), *args)
         for trader in (seller, buyer):
             token.mint(trader, START_BALANCE, sender=owner)
-            token.approve(escrow, 2**256 - 1, sender=trader)
-        if cap:
-            escrow.set_token_cap(token, cap, sender=owner)
+        for escrow in escrows.values():
+            for trader in (seller, buyer):
+                token.approve(escrow, 2**256 - 1, sender=trader)
+            if cap:
+                escrow.set_token_cap(token, cap, sender=owner)
         return token
 
     return create
@@ -144,6 +169,18 @@ def balance_of():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def world(escrow, token, usdt, fee_token, blacklist_token):
+def world(escrows, token, usdt, fee_token, blacklist_token):
     """Deploys everything at session start, before Ape's per-test snapshots, so that
     fixtures fetched lazily (by parametrized tests) don't vanish with a test's revert."""
+
+
+def state_machine_settings(examples: int, steps: int) -> settings:
+    """How the property tests run their hypothesis state machines against a chain: no deadline
+    (a step is a transaction), no health checks, no example database."""
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )

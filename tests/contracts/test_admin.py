@@ -30,10 +30,10 @@ def test_views__report_the_configuration(escrow, chain, owner, treasury, arbiter
         ((50, "treasury", ETH), "escrow: zero arbiter"),
     ],
 )
-def test_deploy__bad_configuration__reverts(project, owner, treasury, arbiter, args, reason):
+def test_deploy__bad_configuration__reverts(escrow_type, owner, treasury, arbiter, args, reason):
     resolved = [{"treasury": treasury, "arbiter": arbiter}.get(a, a) if isinstance(a, str) else a for a in args]
     with ape.reverts(reason):
-        owner.deploy(project.Escrow, *resolved)
+        owner.deploy(escrow_type, *resolved)
 
 
 def test_set_fee_bps__applies_to_new_deals_only(escrow, owner, seller, lock_deal):

@@ -186,7 +186,9 @@ def test_extend__after_deadline__revives_an_unpaid_escrow(escrow, chain, seller,
 )
 def test_extend__bad_deadline__reverts(escrow, chain, seller, lock_deal, delta, reason):
     trade_id, deal, _ = lock_deal()
-    new_deadline = deal.deadline + delta if delta <= 0 else chain.pending_timestamp + delta
+    now = chain.pending_timestamp
+    chain.pending_timestamp = now  # the block's time, even if the wall clock ticks before it is mined
+    new_deadline = deal.deadline + delta if delta <= 0 else now + delta
     with ape.reverts(reason):
         escrow.extend(trade_id, deal, new_deadline, sender=seller)
 

@@ -2,6 +2,7 @@
 
 import ape
 import pytest
+from ape.exceptions import ContractLogicError
 from indexer.escrow import ETH, Action, Deal, Status
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -79,9 +80,9 @@ def test_mark_paid_by_sig__signature_for_something_else__reverts(
 
 
 def test_relay__signature_for_another_deployment__reverts(
-    project, escrow, owner, seller, buyer, treasury, arbiter, stranger, lock_deal, sign_action, expiry
+    escrow_type, escrow, owner, seller, buyer, treasury, arbiter, stranger, lock_deal, sign_action, expiry
 ):
-    twin = owner.deploy(project.Escrow, 50, treasury, arbiter)
+    twin = owner.deploy(escrow_type, 50, treasury, arbiter)
     twin.set_token_cap(ETH, 10**30, sender=owner)
     trade_id, deal, _ = lock_deal()
     twin.lock(trade_id, buyer, ETH, 10**18, 3600, sender=seller, value=10**18)  # same trade id there
@@ -171,3 +172,15 @@ def test_relay__erc1271_wallet_rejects__reverts(escrow, stranger, wallet, lock_d
     signature = sign_action(stranger, Action.MARK_PAID, trade_id, expiry)  # not the wallet's owner
     with ape.reverts("escrow: invalid signature"):
         escrow.mark_paid_by_sig(trade_id, deal, expiry, signature, sender=stranger)
+
+
+@pytest.mark.parametrize("length, reason", [(1024, "escrow: invalid signature"), (1025, None)], ids=["1024", "1025"])
+def test_relay__erc1271_signature_length__up_to_1024_bytes(escrow, stranger, wallet, lock_deal, sign_action, expiry, length, reason):
+    """A signature of 1,024 bytes reaches the wallet (which refuses that shape); a longer one is
+    refused before anything else, without a reason, as Vyper's ABI decoder does."""
+    contract, controller = wallet
+    trade_id, deal, _ = lock_deal(to=contract)
+    signature = sign_action(controller, Action.MARK_PAID, trade_id, expiry)
+    with pytest.raises(ContractLogicError) as refused:
+        escrow.mark_paid_by_sig(trade_id, deal, expiry, (signature * 16)[:length], sender=stranger)
+    assert refused.value.revert_message == (reason or "Transaction failed.")

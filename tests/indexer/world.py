@@ -36,11 +36,13 @@ class World:
         return self.tokens[2]
 
 
-def deploy_world(chain: Chain, project, directory: Path) -> World:
-    """Deploys the escrow and two tokens, funds five traders, records the deployment in `directory`."""
+def deploy_world(chain: Chain, project, directory: Path, contract: str = "Escrow") -> World:
+    """Deploys the escrow (`contract` names its implementation) and two tokens, funds five
+    traders, records the deployment in `directory`."""
     accounts = chain.accounts
     owner, traders, arbiters, treasuries = accounts[0], accounts[1:6], accounts[6:8], accounts[8:10]
-    escrow, receipt = chain.deploy(owner, project.Escrow.contract_type, 50, treasuries[0], arbiters[0])
+    contract_type = getattr(project, contract).contract_type
+    escrow, receipt = chain.deploy(owner, contract_type, 50, treasuries[0], arbiters[0])
     token, _ = chain.deploy(owner, project.TestToken.contract_type, "Test USD", "tUSD", 6)
     blacklist, _ = chain.deploy(owner, project.BlacklistToken.contract_type)
     for address in (ETH, token, blacklist):
@@ -49,12 +51,12 @@ def deploy_world(chain: Chain, project, directory: Path) -> World:
         for trader in traders:
             chain.transact(owner, address, "mint", trader, 10**24)
             chain.transact(trader, address, "approve", escrow, MAX_UINT)
-    abi = [item.model_dump(mode="json", by_alias=True) for item in project.Escrow.contract_type.abi]
+    abi = [item.model_dump(mode="json", by_alias=True) for item in contract_type.abi]
     deployment = Deployment(
         chain_id=int(chain.rpc("eth_chainId"), 16),
         network="ethereum:local:foundry",
         deployer=owner,
-        escrow=DeployedContract("Escrow", escrow, int(receipt["blockNumber"], 16), receipt["transactionHash"], abi),
+        escrow=DeployedContract(contract, escrow, int(receipt["blockNumber"], 16), receipt["transactionHash"], abi),
         fee_bps=50,
         treasury=treasuries[0],
         arbiter=arbiters[0],

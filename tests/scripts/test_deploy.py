@@ -8,7 +8,7 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from indexer.deployment import Deployment
-from indexer.escrow import ETH
+from indexer.escrow import ESCROW_CONTRACTS, ETH
 from tests.anvil import anvil, rpc
 
 DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # TEST::0 of the test mnemonic
@@ -28,12 +28,18 @@ def call(url: str, to: str, signature: str, *types_and_args, returns: str):
     return decode([returns], bytes.fromhex(result[2:]))[0]
 
 
-def test_deploy__local_chain__deploys_and_records(tmp_path):
+@pytest.mark.parametrize("language", list(ESCROW_CONTRACTS))
+def test_deploy__local_chain__deploys_and_records(tmp_path, project, language):
     with anvil() as url:
-        result = run_deploy(url, "--fee-bps", "25", "--treasury", TREASURY, "--out", str(tmp_path))
+        chosen = ("--contract", language) if language != "vyper" else ()  # vyper is the default
+        result = run_deploy(url, *chosen, "--fee-bps", "25", "--treasury", TREASURY, "--out", str(tmp_path))
         assert result.returncode == 0, result.stderr
         deployment = Deployment.load(31337, tmp_path)
         escrow = deployment.escrow.address
+        assert deployment.escrow.name == ESCROW_CONTRACTS[language]
+        # The code is that contract's (its start: deployment fills in immutables further on).
+        runtime = getattr(project, ESCROW_CONTRACTS[language]).contract_type.runtime_bytecode.bytecode
+        assert rpc(url, "eth_getCode", [escrow, "latest"]).startswith(runtime[:200])
 
         assert deployment.network == "ethereum:local:foundry"
         assert (deployment.deployer, deployment.treasury, deployment.arbiter) == (DEPLOYER, TREASURY, DEPLOYER)
@@ -56,11 +62,16 @@ def test_deploy__local_chain__deploys_and_records(tmp_path):
         assert "Recorded in" in result.stdout
 
 
-def test_deploy__bad_token_cap__one_line_error_and_nothing_written(tmp_path):
+@pytest.mark.parametrize(
+    "option, error",
+    [(("--token-cap", "not-a-cap"), "is not TOKEN:CAP"), (("--contract", "fe"), "'fe' is not one of 'vyper', 'solidity'")],
+    ids=["token-cap", "contract"],
+)
+def test_deploy__bad_option__one_line_error_and_nothing_written(tmp_path, option, error):
     with anvil() as url:
-        result = run_deploy(url, "--token-cap", "not-a-cap", "--out", str(tmp_path))
+        result = run_deploy(url, *option, "--out", str(tmp_path))
     assert result.returncode != 0
-    assert "is not TOKEN:CAP" in result.stderr
+    assert error in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
 
