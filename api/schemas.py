@@ -36,6 +36,8 @@ Uint = Annotated[
 ]
 Address = Annotated[str, Field(pattern="^0x[0-9a-fA-F]{40}$", examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"])]
 Hex32 = Annotated[str, Field(pattern="^0x[0-9a-fA-F]{64}$")]
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+"""A text without control characters (PostgreSQL refuses NUL in text, and none belongs in a name)."""
 HexBytes = Annotated[str, Field(pattern="^0x([0-9a-fA-F]{2}){1,1024}$")]
 
 
@@ -247,7 +249,7 @@ class RelayOut(BaseModel):
 
 
 class WebhookIn(Strict):
-    url: str = Field(pattern="^https?://", max_length=2000)
+    url: str = Field(pattern=r"^https?://[^\x00-\x20\x7f]+$", max_length=2000)
 
 
 class WebhookOut(BaseModel):

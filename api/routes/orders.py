@@ -16,7 +16,7 @@ from api.errors import BadRequest, Forbidden, NotFound
 from api.models import Order
 from api.schemas import (
     Address, BookOut, CancelAllIn, CancelAllOut, Hex32, OrderIn, OrderOut, OrderPage, OrderTerms, PlacedOut, TakeIn,
-    TradeOut, json_body, order_json, parse_body, trade_json,
+    TradeOut, PRINTABLE, json_body, order_json, parse_body, trade_json,
 )
 from api.signing import Order as SignedOrder
 from api.signing import Side, recover_signer
@@ -95,7 +95,7 @@ def list_orders(
     fiat: Annotated[str | None, Query(pattern="^[A-Z]{3}$")] = None,
     side: Annotated[int | None, Query(ge=0, le=1)] = None,
     status: Annotated[str | None, Query(pattern="^(OPEN|FILLED|CANCELLED|EXPIRED)$")] = None,
-    payment_method: Annotated[str | None, Query(max_length=40)] = None,
+    payment_method: Annotated[str | None, Query(pattern=PRINTABLE, max_length=40)] = None,
     cursor: Annotated[int | None, Query(ge=0, le=2**62, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OrderPage:

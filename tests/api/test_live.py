@@ -139,3 +139,10 @@ def test_webhook__others_cannot_see_or_delete(client, traders, receiver):
     assert client.get("/webhooks", headers=bearer(other)).json() == []
     assert client.delete(f"/webhooks/{hook['id']}", headers=bearer(other)).status_code == 404
     assert client.delete(f"/webhooks/{hook['id']}", headers=bearer(owner)).status_code == 204
+
+
+@pytest.mark.parametrize("url", ["http://example.com/\x00", "https://exa mple.com/", "ftp://example.com/"])
+def test_webhook__url_not_a_plain_http_one__422_nothing_stored(client, traders, url):
+    tokens = bearer(sign_in(client, traders[0]))
+    assert client.post("/webhooks", json={"url": url}, headers=tokens).status_code == 422
+    assert client.get("/webhooks", headers=tokens).json() == []

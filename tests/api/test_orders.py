@@ -262,3 +262,9 @@ def test_rendered_rows__equal_the_response_models():
                      created_at=1_800_000_000, updated_at=1_800_000_000)  # fmt: skip
     assert order_json(order) == OrderOut.of(order).model_dump(mode="json")
     assert trade_json(trade) == TradeOut.of(trade).model_dump(mode="json")
+
+
+@pytest.mark.parametrize("method", ["\x00", "SEPA\x00", "\n"])
+def test_list__control_characters_in_a_payment_method__422(client, method):
+    response = client.get("/orders", params={"payment_method": method})
+    assert response.status_code == 422 and "payment_method" in response.json()["detail"]
