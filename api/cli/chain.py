@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 from api.cli.common import DEFAULT_RPC_URL, console, fail
 from indexer.deployment import DEFAULT_DIRECTORY
+from indexer.escrow import ESCROW_CONTRACTS
 
 app = typer.Typer()
 
@@ -49,6 +51,9 @@ def chain(
     console.print("stopped: anvil")
 
 
+EscrowImplementation = Enum("EscrowImplementation", {name: name for name in ESCROW_CONTRACTS}, type=str)
+
+
 @app.command()
 def deploy(
     rpc_url: Annotated[str, typer.Option("--rpc", envvar="ORRANGE_RPC_URL", help="The local chain to deploy to.")] = DEFAULT_RPC_URL,
@@ -61,6 +66,8 @@ def deploy(
     token_cap: Annotated[list[str] | None, typer.Option(
         help="TOKEN:CAP, a token to accept and the largest escrow of it in base units; repeatable.")] = None,
     out: Annotated[Path, typer.Option(envvar="ORRANGE_DEPLOYMENTS_DIR", help="Where to write <chain id>.json.")] = DEFAULT_DIRECTORY,
+    contract: Annotated[EscrowImplementation, typer.Option(
+        help="The escrow's implementation: Escrow.vy or its Solidity twin, OrrangeEscrow.sol.")] = EscrowImplementation.vyper,
 ) -> None:
     """Deploy the escrow (`ape run deploy`) and record it for the indexer and the API.
 
@@ -69,7 +76,7 @@ def deploy(
     TEST::4."""
     from api import devnet
 
-    options = [*(["--fee-bps", str(fee_bps)] if fee_bps is not None else []),
+    options = ["--contract", contract.value, *(["--fee-bps", str(fee_bps)] if fee_bps is not None else []),
                *(["--treasury", treasury] if treasury else []), *(["--arbiter", arbiter] if arbiter else []),
                *(option for cap in token_cap or () for option in ("--token-cap", cap))]
     devnet.deploy(rpc_url, out, network=network or devnet.LOCAL_NETWORK, account=account, options=options,

@@ -96,7 +96,7 @@ def test_chain_then_deploy__a_local_chain_that_keeps_time_with_the_escrow_record
         deployed = subprocess.run([ORRANGE, "deploy", "--rpc", url, "--out", str(deployments), "--fee-bps", "25"],
                                   capture_output=True, text=True, timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        assert "Escrow deployed at" in deployed.stdout
+        assert "Escrow (vyper) deployed at" in deployed.stdout
         record = json.loads((deployments / "31337.json").read_text())
         assert record["fee_bps"] == 25 and [token["symbol"] for token in record["tokens"]] == ["tUSD", "ETH"]
         assert len(_rpc(url, "eth_getCode", [record["escrow"]["address"], "latest"])) > 2
@@ -108,6 +108,15 @@ def test_chain_then_deploy__a_local_chain_that_keeps_time_with_the_escrow_record
         assert status.returncode == 0, status.stderr
         assert "trades    no API tables in this database" in status.stdout
         assert "escrowed  nothing: no open escrow" in status.stdout
+
+        twin = tmp_path / "twin"
+        deployed = subprocess.run([ORRANGE, "deploy", "--rpc", url, "--out", str(twin), "--contract", "solidity"],
+                                  capture_output=True, text=True, timeout=300)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        record = json.loads((twin / "31337.json").read_text())
+        assert "OrrangeEscrow (solidity) deployed at" in deployed.stdout
+        assert record["escrow"]["name"] == "OrrangeEscrow"
+        assert len(_rpc(url, "eth_getCode", [record["escrow"]["address"], "latest"])) > 2
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
