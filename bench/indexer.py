@@ -97,13 +97,13 @@ def ceiling(url: str, deployment: Deployment) -> tuple[int, float]:
     """Fetch + decode every log, no database, the way the indexer's fetching process does
     (same code, same collector settings): the most the indexer could do."""
     settings = Settings()
-    job = FetchJob(url, settings.rpc_timeout, settings.rpc_max_attempts, [deployment.escrow.address],
-                   deployment.escrow.abi, settings.initial_range, settings.max_range)  # fmt: skip
     end = int(RpcClient(url).request("eth_blockNumber"), 16)
+    job = FetchJob(url, settings.rpc_timeout, settings.rpc_max_attempts, [deployment.escrow.address],
+                   deployment.escrow.abi, settings.initial_range, settings.max_range, window_from=end + 1)  # fmt: skip
     gc.disable()
     try:
         began, count = time.perf_counter(), 0
-        for _first, _last, events in decoded_ranges(job, deployment.escrow.block, end, []):
+        for _first, _last, events, _headers in decoded_ranges(job, deployment.escrow.block, end, []):
             count += len(events)
         return count, time.perf_counter() - began
     finally:

@@ -28,6 +28,10 @@ class RangeTooLarge(RpcError):
         self.suggested = suggested
 
 
+class ChainMoved(TransientRpcError):
+    """Blocks read together don't link up (a reorganisation while they were read): read again."""
+
+
 class ReorgTooDeep(OrrangeError):
     """The chain replaced blocks older than the indexer keeps hashes for: it won't guess."""
 

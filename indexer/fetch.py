@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from indexer.decode import Event, EventDecoder
-from indexer.errors import RangeTooLarge
+from indexer.errors import ChainMoved, RangeTooLarge
 from indexer.rpc import RpcClient
 from indexer.store import BlockHeader
 
@@ -150,16 +150,37 @@ def fetch_headers(rpc: RpcClient, numbers: list[int]) -> list[BlockHeader | None
     return headers
 
 
-def decode_logs(decoder: EventDecoder, rpc: RpcClient, logs: list[dict]) -> list[Event]:
-    """Decoded escrow events, each with its block's timestamp (fetched for providers that
-    don't put `blockTimestamp` in logs)."""
+def decode_logs(decoder: EventDecoder, rpc: RpcClient, logs: list[dict], headers: list[BlockHeader] = ()) -> list[Event]:
+    """Decoded escrow events, each with its block's timestamp (from `headers`, or fetched for
+    providers that don't put `blockTimestamp` in logs)."""
     events = [event for event in map(decoder.decode, logs) if event is not None]
     missing = sorted({event.block_number for event in events if event.timestamp is None})
     if missing:
-        stamps = {header.number: header.timestamp for header in fetch_headers(rpc, missing) if header}
+        stamps = {header.number: header.timestamp for header in headers}
+        wanted = [number for number in missing if number not in stamps]
+        stamps.update((header.number, header.timestamp) for header in fetch_headers(rpc, wanted) if header)
         for event in events:
             event.timestamp = stamps[event.block_number]
     return events
+
+
+def linked_headers(rpc: RpcClient, first: int, last: int, parent: str | None, logs: list[dict]) -> list[BlockHeader]:
+    """The headers of blocks first..last, checked as following the head checks them: each links
+    to the one before (the first to `parent`, when known), and every log names its block's hash.
+    Raises ChainMoved when they don't (a reorganisation while they were read)."""
+    headers = fetch_headers(rpc, list(range(first, last + 1)))
+    if None in headers:
+        raise ChainMoved(f"the node has no block {first + headers.index(None)} any more")
+    for header in headers:
+        if parent is not None and header.parent_hash != parent:
+            raise ChainMoved(f"block {header.number} does not build on the block before it")
+        parent = header.hash
+    hashes = {header.number: header.hash for header in headers}
+    for item in logs:
+        number = int(item["blockNumber"], 16)
+        if number in hashes and item["blockHash"].lower() != hashes[number]:
+            raise ChainMoved(f"a log of block {number} names another block")
+    return headers
 
 
 @dataclass(frozen=True)
@@ -173,6 +194,8 @@ class FetchJob:
     abi: list
     initial_range: int
     max_range: int
+    window_from: int  # blocks from here on may still be replaced: their headers are read and kept
+    parent_hash: str | None = None  # the stored hash of the block before the first one, if kept
 
 
 @dataclass(frozen=True)
@@ -185,15 +208,25 @@ class FetchStats:
 BATCH_EVENTS = 2_000  # events handed to the writer at once (whole blocks; a denser block goes whole)
 
 
-def decoded_ranges(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
-    """(start, end, events) for consecutive ranges covering [start, end], none holding much more
-    than BATCH_EVENTS events; the counters are appended to `stats` at the end."""
+def decoded_ranges(
+    job: FetchJob, start: int, end: int, stats: list[FetchStats]
+) -> Iterator[tuple[int, int, list[Event], list[BlockHeader]]]:
+    """(start, end, events, headers) for consecutive ranges covering [start, end], none holding
+    much more than BATCH_EVENTS events; `headers` are those of the range's blocks from
+    `job.window_from` on, linked and checked against the logs. The counters are appended to
+    `stats` at the end."""
     rpc = RpcClient(job.rpc_url, timeout=job.rpc_timeout, max_attempts=job.rpc_max_attempts)
     decoder = EventDecoder(job.abi)
     fetcher = LogFetcher(rpc, job.addresses, decoder.topics, initial_range=job.initial_range, max_range=job.max_range)
+    # The hash of the last header read: the next one must build on it.
+    parent = job.parent_hash if job.window_from <= start else None
     for log_range in _read_ahead(fetcher.ranges(start, end)):
         for first, last, logs in block_batches(log_range, BATCH_EVENTS):
-            yield first, last, decode_logs(decoder, rpc, logs)
+            headers = []
+            if last >= job.window_from:
+                headers = linked_headers(rpc, max(first, job.window_from), last, parent, logs)
+                parent = headers[-1].hash
+            yield first, last, decode_logs(decoder, rpc, logs, headers), headers
     stats.append(FetchStats(rpc.requests_sent, rpc.retries, fetcher.shrinks))
 
 
@@ -259,8 +292,8 @@ def _fetch_worker(job: FetchJob, start: int, end: int, pipe) -> None:
     gc.disable()
     try:
         stats: list[FetchStats] = []
-        for first, last, events in decoded_ranges(job, start, end, stats):
-            pipe.send((first, last, [event.as_tuple() for event in events]))
+        for first, last, events, headers in decoded_ranges(job, start, end, stats):
+            pipe.send((first, last, [event.as_tuple() for event in events], headers))
         pipe.send(stats[0])
     except BaseException as fault:  # noqa: BLE001 - handed to the parent, which raises it
         pipe.send(fault)
@@ -282,8 +315,10 @@ def _leave_the_parent_alone(keep_fd: int) -> None:
     os.closerange(keep_fd + 1, os.sysconf("SC_OPEN_MAX"))
 
 
-def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats]) -> Iterator[tuple[int, int, list[Event]]]:
-    """Yields (start, end, events) for consecutive ranges of [start, end], fetched and decoded in
+def fetch_in_process(
+    job: FetchJob, start: int, end: int, stats: list[FetchStats]
+) -> Iterator[tuple[int, int, list[Event], list[BlockHeader]]]:
+    """Yields `decoded_ranges`' (start, end, events, headers) for [start, end], fetched and decoded in
     a child process: on two cores, decoding the next range runs beside writing this one (a
     thread would share one interpreter lock with the writer). A thread here receives the
     child's batches while this one is written, so the child never waits on a full pipe. The
@@ -302,8 +337,8 @@ def fetch_in_process(job: FetchJob, start: int, end: int, stats: list[FetchStats
         while not isinstance(message := receiver.recv(), FetchStats):
             if isinstance(message, BaseException):
                 raise message
-            first, last, rows = message
-            yield first, last, [Event(*row) for row in rows]
+            first, last, rows, headers = message
+            yield first, last, [Event(*row) for row in rows], headers
         stats.append(message)
 
     batches = _read_ahead(batches_received(), depth=4)

@@ -93,9 +93,8 @@ class Indexer:
             checkpoint = self.store.checkpoint()
         indexed = checkpoint.indexed_block if checkpoint else self.start_block - 1
         self.progress.head, self.progress.indexed = head, indexed
-        settled = head - self.settings.reorg_depth
-        if indexed < settled:
-            self.backfill(indexed + 1, settled, head, on_progress)
+        if head - indexed > FOLLOW_BATCH:  # far behind: the pipeline, all the way to the head
+            self.backfill(indexed + 1, head, head, checkpoint.indexed_hash if checkpoint else None, on_progress)
         self.follow(head, on_progress)
         return self.progress
 
@@ -189,8 +188,11 @@ class Indexer:
 
     # --- backfill --------------------------------------------------------------------------------
 
-    def backfill(self, start: int, end: int, head: int, on_progress=None) -> None:
-        """Indexes [start, end] range by range; these blocks are settled, so no undo is kept."""
+    def backfill(self, start: int, end: int, head: int, parent_hash: str | None = None, on_progress=None) -> None:
+        """Indexes [start, end] range by range, through a pipeline of processes and threads. The
+        blocks within `reorg_depth` of `head` could still be replaced: as following the head
+        does, their headers are read and linked (to `parent_hash`, block start - 1's stored hash,
+        first), their hashes kept, and what they change recorded for a rollback."""
         self.progress.backfill_from, self.progress.backfill_to = start, end
         log.info("backfilling blocks %d..%d", start, end)
         settings = self.settings
@@ -202,13 +204,16 @@ class Indexer:
             abi=self.deployment.escrow.abi,
             initial_range=settings.initial_range,
             max_range=settings.max_range,
+            window_from=head - settings.reorg_depth + 1,
+            parent_hash=parent_hash,
         )
         with _collector_paused(), self.store.pipeline() as writer:
-            for _first, last, events in fetch_in_process(job, start, end, self.fetch_stats):
+            for _first, last, events, headers in fetch_in_process(job, start, end, self.fetch_stats):
                 self.progress.events += writer.write(
                     events,
                     to_block=last,
-                    to_hash=None,
+                    to_hash=headers[-1].hash if headers else None,
+                    blocks=headers,
                     head=head,
                     undo_from=head - settings.reorg_depth,
                     confirmations=settings.confirmations,
@@ -306,14 +311,17 @@ class Indexer:
             canonical = {h.number: h.hash for h in self._headers(numbers) if h is not None}
             for number in numbers:
                 if number not in stored:
-                    raise ReorgTooDeep(
-                        f"chain {self.chain_id} replaced blocks before {number + 1}, deeper than the "
-                        f"{depth} blocks the indexer keeps; re-index from a snapshot or raise reorg_depth"
-                    )
+                    raise self._too_deep(number + 1)
                 if stored[number] == canonical.get(number):
                     self.store.rollback(number, stored[number])
                     return
-        raise ReorgTooDeep(f"no common ancestor within {depth} blocks of {indexed} on chain {self.chain_id}")
+        raise self._too_deep(lowest)
+
+    def _too_deep(self, kept_from: int) -> ReorgTooDeep:
+        return ReorgTooDeep(
+            f"chain {self.chain_id} replaced blocks before {kept_from}, deeper than the {self.settings.reorg_depth} "
+            "blocks the indexer keeps; re-index from a snapshot or raise reorg_depth"
+        )
 
     # --- helpers -------------------------------------------------------------------------------------
 
