@@ -436,6 +436,7 @@ class Store:
         for table, column in ((BlockRecord.__table__, "number"), (UndoRecord.__table__, "block_number")):
             conn.execute(delete(table).where(table.c.chain_id == self.chain_id, table.c[column] < below))
 
+
 @dataclass(slots=True)
 class _Batch:
     """A batch folded and rendered, ready for its transaction."""
