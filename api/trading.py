@@ -124,18 +124,22 @@ def place(
     )
     limit = FIRST_CANDIDATES
     while True:
-        # The maker's nonce floor and open orders, and the resting orders the new one could
-        # meet, best first, in one round trip (a row of nulls after the first two: none).
+        # The maker's nonce floor and open orders, whether this order is in already, and the
+        # resting orders it could meet, best first, in one round trip (nulls after the first
+        # three: none). Every refusal comes from here, before anything is written.
         found = db.driver.execute(sql.candidates[signed.side], (
-            signed.maker, signed.maker, signed.token, signed.fiat, signed.price, now, signed.maker, limit)).fetchall()  # fmt: skip
+            signed.maker, signed.maker, order_hash, signed.token, signed.fiat, signed.price, now, signed.maker, limit,
+        )).fetchall()  # fmt: skip
         if limit == FIRST_CANDIDATES:
-            floor, open_orders = found[0][:2]
+            floor, open_orders, submitted = found[0][:3]
+            if submitted:
+                raise Conflict(f"order {order_hash} was already submitted")
             if floor is not None and signed.nonce < int(floor):
                 raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
             rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
             if rests and open_orders >= max_open_orders:
                 raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
-        candidates = [sql.order(values[2:]) for values in found if values[2 + _SEQ] is not None]
+        candidates = [sql.order(values[3:]) for values in found if values[3 + _SEQ] is not None]
         book = engine.Book()
         try:
             for candidate in candidates:
@@ -149,9 +153,9 @@ def place(
 
     row.status = OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED)
     row.remaining = result.remaining
-    row.seq = db.scalar(sql.insert_order, sql.order_params(row))
-    if row.seq is None:  # refused before anything was written: a grouped transaction goes on
-        raise Conflict(f"order {order_hash} was already submitted")
+    # Submitted meanwhile by another process (the check above read before it committed): the
+    # request runs again and is refused then.
+    db.written(db.driver.execute(sql.insert_order, sql.order_params(row)), f"order {order_hash}")
     by_hash = {candidate.hash: candidate for candidate in candidates}
     trades = []
     for fill in result.fills:
@@ -311,11 +315,10 @@ def _write_order(db: Db, row, **values) -> None:
     for name, value in values.items():
         setattr(row, name, value)
     sql = db.sql
-    written = db.driver.execute(
+    update = db.driver.execute(
         sql.update_order, (sql.uint(row.remaining), row.fills, row.status, row.version + 1, row.seq, row.version)
-    ).rowcount
-    if written != 1:
-        raise LostRace(f"order {row.hash} changed while this request used it; try again")
+    )
+    db.written(update, f"order {row.hash}")
     row.version += 1
 
 
@@ -359,7 +362,8 @@ class _Statements:
         self.uint = (lambda value: value) if postgres else sqlite_uint256
         self.candidates = {
             incoming: f"SELECT (SELECT floor FROM maker_nonces WHERE maker = {mark}), "
-            f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}'), resting.* "
+            f"(SELECT count(*) FROM orders WHERE maker = {mark} AND status = '{OPEN}'), "
+            f"(SELECT count(*) FROM orders WHERE hash = {mark}), resting.* "
             f"FROM (SELECT 1 AS one) AS always LEFT JOIN ("
             f"SELECT {columns} FROM orders WHERE token = {mark} AND fiat = {mark} AND side = {int(resting)} "
             f"AND status = '{OPEN}' AND price {crosses} {mark} AND expiry > {mark} AND maker <> {mark} "
@@ -370,7 +374,7 @@ class _Statements:
         inserted = [column for column in ORDER_COLUMNS if column != "seq"]  # the database numbers it
         self.insert_order = (
             f"INSERT INTO orders ({', '.join(inserted)}) VALUES ({', '.join([mark] * len(inserted))}) "
-            "ON CONFLICT (hash) DO NOTHING RETURNING seq"
+            "ON CONFLICT (hash) DO NOTHING"
         )
         self.update_order = (
             f"UPDATE orders SET remaining = {mark}, fills = {mark}, status = {mark}, version = {mark} "
@@ -411,16 +415,31 @@ def statements(dialect: str) -> _Statements:
 @dataclass(frozen=True, slots=True)
 class Db:
     """A write transaction as the hot path speaks to it: the driver's own connection (sqlite3 or
-    psycopg, in the transaction) and the statements in its dialect."""
+    psycopg, in the transaction) and the statements in its dialect.
+
+    A write that must change exactly one row (a compare-and-set, an insert that a duplicate
+    would skip) is checked at once, or, with `deferred`, when the caller settles: a group of
+    placements sent through psycopg's pipeline checks them all once its statements came back."""
 
     driver: Any
     sql: _Statements
+    deferred: list | None = None
 
     @classmethod
     def of(cls, connection: Connection) -> Db:
         """The transaction a SQLAlchemy connection is in."""
         return cls(connection.connection.driver_connection, statements(connection.dialect.name))
 
-    def scalar(self, statement: str, params: tuple) -> Any:
-        row = self.driver.execute(statement, params).fetchone()
-        return None if row is None else row[0]
+    def written(self, cursor, what: str) -> None:
+        """`cursor`'s statement changed one row, or the request lost a race for `what` (LostRace)."""
+        if self.deferred is not None:
+            self.deferred.append((cursor, what))
+        elif cursor.rowcount != 1:
+            raise LostRace(f"{what} changed while this request used it; try again")
+
+    def settle(self) -> None:
+        """Checks the deferred writes (their statements' results have come back)."""
+        checks, self.deferred[:] = list(self.deferred), []
+        for cursor, what in checks:
+            if cursor.rowcount != 1:
+                raise LostRace(f"{what} changed while this request used it; try again")

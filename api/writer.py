@@ -5,7 +5,10 @@ order holds that row until its commit: committed one by one, the placements that
 book's best orders queue behind each other's commits, and the losers of each race retry.
 `GroupedWriter` places orders one after another on one connection, in a thread of its own,
 and commits all that queued up meanwhile in one transaction, as exchanges persist their
-matching engine's output: no races among them, one wait for the disk per group. Several API
+matching engine's output: no races among them, one wait for the disk per group. On
+PostgreSQL the group goes through psycopg's pipeline: a placement's writes travel with the
+next one's read, and are checked (each compare-and-set changed its row) once the group's
+statements have all come back. Several API
 processes take turns, a group at a time (a PostgreSQL advisory lock): two groups writing at
 once could each hold a row the other is about to fill.
 """
@@ -13,6 +16,7 @@ once could each hold a row the other is about to fill.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import queue
@@ -83,21 +87,27 @@ class GroupedWriter:
         for attempt in itertools.count(1):
             outcomes = []
             try:
-                with platform.driver_transaction() as db:
-                    if db.sql.postgres:  # one group at a time across processes
-                        db.driver.execute(f"SELECT pg_advisory_xact_lock({GROUP_LOCK})")
+                with platform.driver_transaction() as plain:
                     trades = []
-                    for work, future in group:
-                        changes = Changes()
-                        try:
-                            result = work(db, changes)
-                        except LostRace:
-                            raise
-                        except ApiError as refusal:
-                            outcomes.append((future, refusal, None))
-                            continue
-                        trades += changes.trades
-                        outcomes.append((future, result, changes))
+                    # PostgreSQL: through psycopg's pipeline, each piece's writes go out with the
+                    # next piece's first read, one round trip; the writes are checked at the end.
+                    db = Db(plain.driver, plain.sql, deferred=[]) if plain.sql.postgres else plain
+                    with db.driver.pipeline() if db.deferred is not None else contextlib.nullcontext():
+                        if db.sql.postgres:  # one group at a time across processes
+                            db.driver.execute(f"SELECT pg_advisory_xact_lock({GROUP_LOCK})")
+                        for work, future in group:
+                            changes = Changes()
+                            try:
+                                result = work(db, changes)
+                            except LostRace:
+                                raise
+                            except ApiError as refusal:  # refused before it wrote anything
+                                outcomes.append((future, refusal, None))
+                                continue
+                            trades += changes.trades
+                            outcomes.append((future, result, changes))
+                    if db.deferred is not None:
+                        db.settle()
                     record_webhooks(db, Changes(trades=trades))  # the whole group's, in one look-up
             except LostRace:
                 if attempt == WRITE_ATTEMPTS:
