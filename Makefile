@@ -10,7 +10,7 @@ install: $(VENV)/.installed node_modules/.installed solc
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet --quiet -e '.[dev]'
 	touch $@
 

@@ -236,6 +236,8 @@ async def bench_database(kind: str, database_url: str, chain: Chain, world, args
         print(row("POST /orders (closed, max)", rate, latencies, statuses, base), flush=True)
         for connection in clients:
             connection.close()
+        if "book" not in args.parts:
+            return
 
         readers = await rawhttp.connections(url, BOOK_CONNECTIONS)
 
@@ -250,8 +252,8 @@ async def bench_database(kind: str, database_url: str, chain: Chain, world, args
               flush=True)
         for connection in readers:
             connection.close()
-
-        await websocket_fanout(server.url, token, wallets[0], headers[0], world, args.subscribers, rng)
+        if "websocket" in args.parts:
+            await websocket_fanout(server.url, token, wallets[0], headers[0], world, args.subscribers, rng)
     finally:
         server.stop()
 
@@ -314,6 +316,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1_000, help="orders offered per second in the open-loop run")
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--parts", default="placement,book,websocket",
+                        help="what to measure after placement: book reads, the WebSocket fan-out")
     args = parser.parse_args()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the load generator's share of the CPU, smaller
     with anvil("--accounts", "12") as rpc_url, tempfile.TemporaryDirectory() as directory:
