@@ -12,9 +12,11 @@ queue all placements of that book, crossing or not, behind each other's commits.
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
-from dataclasses import dataclass, field, make_dataclass
+from collections import Counter
+from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -32,6 +34,7 @@ from indexer.models import Uint256, sqlite_uint256
 OPEN, FILLED, CANCELLED, EXPIRED = "OPEN", "FILLED", "CANCELLED", "EXPIRED"
 MAX_PAYMENT_METHODS = 10
 FIRST_CANDIDATES = 8  # resting orders a placement reads first; most orders need no more
+VIEW_DEPTH = 64  # resting orders of each side of a book that a group of placements reads at once
 MAX_CANDIDATES = 512  # the most it reads
 INT64_MAX = 2**63 - 1
 
@@ -115,42 +118,23 @@ def place(
 ) -> Placed:
     """Stores a verified signed order and matches it against the book by price-time priority,
     reading only as many resting orders as the match needs: a few first, more only if those
-    run out."""
+    run out. In a group (`db.view`), it reads what the group read at once, and the database
+    only when its match could go past that."""
     now = int(time.time()) if now is None else now
     sql = db.sql
     row = OrderRow(
         seq=None, **_columns(signed), hash=order_hash, signature=signature, time_in_force=str(time_in_force),
         status=OPEN, remaining=signed.amount, fills=0, version=0, created_at=now,
     )
-    limit = FIRST_CANDIDATES
-    while True:
-        # The maker's nonce floor and open orders, whether this order is in already, and the
-        # resting orders it could meet, best first, in one round trip (nulls after the first
-        # three: none). Every refusal comes from here, before anything is written.
-        found = db.driver.execute(sql.candidates[signed.side], (
-            signed.maker, signed.maker, order_hash, signed.token, signed.fiat, signed.price, now, signed.maker, limit,
-        )).fetchall()  # fmt: skip
-        if limit == FIRST_CANDIDATES:
-            floor, open_orders, submitted = found[0][:3]
-            if submitted:
-                raise Conflict(f"order {order_hash} was already submitted")
-            if floor is not None and signed.nonce < int(floor):
-                raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
-            rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
-            if rests and open_orders >= max_open_orders:
-                raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
-        candidates = [sql.order(values[3:]) for values in found if values[3 + _SEQ] is not None]
-        book = engine.Book()
-        try:
-            for candidate in candidates:
-                book.add(_book_order(candidate), now=now)
-            result = book.place(_book_order(row), time_in_force, now=now)
-        except engine.EngineError as error:
-            raise BadRequest(str(error)) from None
-        if not result.remaining or len(candidates) < limit or limit >= MAX_CANDIDATES:
-            break
-        limit = min(limit * 8, MAX_CANDIDATES)  # the first few ran out before the order did: look deeper
-
+    view = db.view
+    if view is not None:  # a group's placement: what it reads was read for the whole group
+        _refuse_early(signed, order_hash, *view.checks(signed.maker, order_hash), time_in_force, max_open_orders)
+        candidates, exhaustive = view.crossing(signed, now)
+        result = _match(candidates, row, time_in_force, now)
+        if result.remaining and not exhaustive:  # it could meet orders past those read
+            view = None
+    if view is None:
+        candidates, result = _read_and_match(db, signed, row, time_in_force, now, max_open_orders)
     row.status = OPEN if result.rested else (FILLED if result.remaining == 0 else CANCELLED)
     row.remaining = result.remaining
     # Submitted meanwhile by another process (the check above read before it committed): the
@@ -158,14 +142,87 @@ def place(
     db.written(db.driver.execute(sql.insert_order, sql.order_params(row)), f"order {order_hash}")
     by_hash = {candidate.hash: candidate for candidate in candidates}
     trades = []
+    filled = []
     for fill in result.fills:
         resting = by_hash[fill.order_id]
         trades.append(_fill(db, market, resting, signed.maker, fill.amount, _shared_method(resting, signed),
                             lock_window, now))
-        changes.orders.append(resting)
+        filled.append(resting)
+        # A copy: the group's view goes on changing its own (the live update tells this state).
+        changes.orders.append(replace(resting) if view is not None else resting)
+    if db.view is not None:
+        db.view.placed(row, filled)
     changes.orders.append(row)
     changes.trades.extend(trades)
     return Placed(row, trades)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A verified order to place, as write work (`work(db, changes)`, what `Platform.write_rows`
+    and the grouped writer run); a group reads what its placements need at once (`GroupView`)."""
+
+    market: Market
+    signed: SignedOrder
+    order_hash: str
+    signature: str
+    time_in_force: engine.TimeInForce
+    lock_window: int
+    max_open_orders: int
+
+    def __call__(self, db: Db, changes: Changes) -> Placed:
+        return place(
+            db, self.market, self.signed, self.order_hash, self.signature, self.time_in_force, changes,
+            lock_window=self.lock_window, max_open_orders=self.max_open_orders,
+        )
+
+
+def _read_and_match(
+    db: Db, signed: SignedOrder, row: OrderRow, time_in_force: engine.TimeInForce, now: int, max_open_orders: int
+) -> tuple[list[OrderRow], engine.MatchResult]:
+    """Reads the maker's checks and the resting orders the order could meet, a few first and
+    more only if those run out, and matches it against them."""
+    sql = db.sql
+    limit = FIRST_CANDIDATES
+    while True:
+        # The maker's nonce floor and open orders, whether this order is in already, and the
+        # resting orders it could meet, best first, in one round trip (nulls after the first
+        # three: none). Every refusal comes from here, before anything is written.
+        found = db.driver.execute(sql.candidates[signed.side], (
+            signed.maker, signed.maker, row.hash, signed.token, signed.fiat, signed.price, now, signed.maker, limit,
+        )).fetchall()  # fmt: skip
+        if limit == FIRST_CANDIDATES:
+            floor, open_orders, submitted = found[0][:3]
+            _refuse_early(signed, row.hash, floor, open_orders, submitted, time_in_force, max_open_orders)
+        candidates = [sql.order(values[3:]) for values in found if values[3 + _SEQ] is not None]
+        result = _match(candidates, row, time_in_force, now)
+        if not result.remaining or len(candidates) < limit or limit >= MAX_CANDIDATES:
+            return candidates, result
+        limit = min(limit * 8, MAX_CANDIDATES)  # the first few ran out before the order did: look deeper
+
+
+def _refuse_early(
+    signed: SignedOrder, order_hash: str, floor, open_orders: int, submitted, time_in_force: engine.TimeInForce,
+    max_open_orders: int,
+) -> None:
+    """The refusals that depend on what is stored: a copy, a cancelled nonce, too many open orders."""
+    if submitted:
+        raise Conflict(f"order {order_hash} was already submitted")
+    if floor is not None and signed.nonce < int(floor):
+        raise BadRequest(f"the order's nonce is below the maker's nonce floor {int(floor)}: it was cancelled")
+    rests = time_in_force in (engine.TimeInForce.GTC, engine.TimeInForce.GTD)
+    if rests and open_orders >= max_open_orders:
+        raise Conflict(f"a maker may have at most {max_open_orders} open orders; cancel some first")
+
+
+def _match(candidates: list[OrderRow], row: OrderRow, time_in_force: engine.TimeInForce, now: int) -> engine.MatchResult:
+    book = engine.Book()
+    try:
+        for candidate in candidates:
+            book.add(_book_order(candidate), now=now)
+        return book.place(_book_order(row), time_in_force, now=now)
+    except engine.EngineError as error:
+        raise BadRequest(str(error)) from None
 
 
 def take(
@@ -316,7 +373,7 @@ def _write_order(db: Db, row, **values) -> None:
         setattr(row, name, value)
     sql = db.sql
     update = db.driver.execute(
-        sql.update_order, (sql.uint(row.remaining), row.fills, row.status, row.version + 1, row.seq, row.version)
+        sql.update_order, (sql.uint(row.remaining), row.fills, row.status, row.version + 1, row.hash, row.version)
     )
     db.written(update, f"order {row.hash}")
     row.version += 1
@@ -371,6 +428,16 @@ class _Statements:
             f"ORDER BY resting.price {best}, resting.seq ASC"
             for incoming, resting, crosses, best in ((Side.BUY, Side.SELL, "<=", "ASC"), (Side.SELL, Side.BUY, ">=", "DESC"))
         }  # fmt: skip
+        # A group's reads (PostgreSQL): its makers' floors and open orders, which of its orders are
+        # in already, and the best resting orders of each side of a book.
+        self.group_floors = "SELECT maker, floor FROM maker_nonces WHERE maker = ANY(%s)"
+        self.group_open = f"SELECT maker, count(*) FROM orders WHERE maker = ANY(%s) AND status = '{OPEN}' GROUP BY maker"
+        self.group_submitted = "SELECT hash FROM orders WHERE hash = ANY(%s)"
+        self.book_side = {  # down to the furthest price an order of the group reaches
+            side: f"SELECT {columns} FROM orders WHERE token = %s AND fiat = %s AND side = {int(side)} "
+            f"AND status = '{OPEN}' AND price {crosses} %s AND expiry > %s ORDER BY price {best}, seq ASC LIMIT %s"
+            for side, crosses, best in ((Side.SELL, "<=", "ASC"), (Side.BUY, ">=", "DESC"))
+        }
         inserted = [column for column in ORDER_COLUMNS if column != "seq"]  # the database numbers it
         self.insert_order = (
             f"INSERT INTO orders ({', '.join(inserted)}) VALUES ({', '.join([mark] * len(inserted))}) "
@@ -378,7 +445,7 @@ class _Statements:
         )
         self.update_order = (
             f"UPDATE orders SET remaining = {mark}, fills = {mark}, status = {mark}, version = {mark} "
-            f"WHERE seq = {mark} AND version = {mark}"
+            f"WHERE hash = {mark} AND version = {mark}"
         )
         self.insert_trade = f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join([mark] * len(TRADE_COLUMNS))})"
         self._order_uints = [i for i, column in enumerate(_ORDERS.columns) if isinstance(column.type, Uint256)]
@@ -424,6 +491,7 @@ class Db:
     driver: Any
     sql: _Statements
     deferred: list | None = None
+    view: GroupView | None = None
 
     @classmethod
     def of(cls, connection: Connection) -> Db:
@@ -443,3 +511,104 @@ class Db:
         for cursor, what in checks:
             if cursor.rowcount != 1:
                 raise LostRace(f"{what} changed while this request used it; try again")
+
+
+class GroupView:
+    """What a group of placements reads (PostgreSQL's grouped writer), read for the whole group
+    in one round trip: its makers' nonce floors and open orders, which of its orders are in
+    already, and the best `VIEW_DEPTH` resting orders its orders could meet, book by book.
+    Each placement's writes are applied to it as the group goes, so it tells each placement
+    what reading the database would. A side that had more orders than were read is certain only
+    down to its last one read: an order whose match could go further reads the database
+    (`crossing` says so). Another request's take or cancel meanwhile is caught as now, by the
+    compare-and-set on the resting order's version, which runs the group again."""
+
+    def __init__(self, db: Db, orders: list[SignedOrder], hashes: list[str], now: int):
+        sql, driver = db.sql, db.driver
+        makers = sorted({order.maker for order in orders})
+        pending = [  # all sent before any is fetched: one round trip through the pipeline
+            driver.execute(sql.group_floors, (makers,)),
+            driver.execute(sql.group_open, (makers,)),
+            driver.execute(sql.group_submitted, (hashes,)),
+        ]
+        # The resting side an order meets is read down to the furthest price the group's orders
+        # reach into it; nothing past that can cross any of them. A side no order meets is not read.
+        reach: dict[tuple, int] = {}
+        for order in orders:
+            resting = (order.token, order.fiat, Side.SELL if order.side == Side.BUY else Side.BUY)
+            further = max if resting[2] == Side.SELL else min
+            reach[resting] = further(reach.get(resting, order.price), order.price)
+        sides = list(reach)
+        for token, fiat, side in sides:
+            pending.append(driver.execute(sql.book_side[side], (token, fiat, reach[token, fiat, side], now, VIEW_DEPTH)))
+        floors, open_orders, submitted, *read = (cursor.fetchall() for cursor in pending)
+        self._floors = dict(floors)
+        self._open = Counter(dict(open_orders))
+        self._submitted = {order_hash for (order_hash,) in submitted}
+        self._sides = {(o.token, o.fiat, side): _ViewSide(side, [], complete=True) for o in orders for side in Side}
+        self._orders: dict[str, OrderRow] = {}
+        for key, rows in zip(sides, read, strict=True):
+            rows = [sql.order(values) for values in rows]
+            self._sides[key] = _ViewSide(key[2], rows, complete=len(rows) < VIEW_DEPTH)
+            self._orders.update((row.hash, row) for row in rows)
+        self._next_seq = 2**62  # the group's own orders come after every stored one, in order
+
+    def checks(self, maker: str, order_hash: str) -> tuple:
+        """(nonce floor, open orders, already submitted) of a placement, as `candidates` reads them."""
+        return self._floors.get(maker), self._open[maker], order_hash in self._submitted
+
+    def crossing(self, signed: SignedOrder, now: int) -> tuple[list[OrderRow], bool]:
+        """The resting orders `signed` could meet, best first, and whether they are all there are
+        (else only those down to the last one read, and the match may need more)."""
+        side = self._sides[signed.token, signed.fiat, Side.BUY if signed.side == Side.SELL else Side.SELL]
+        return side.crossing(signed, now)
+
+    def placed(self, row: OrderRow, filled: list[OrderRow]) -> None:
+        """Applies a placement's writes: the resting orders it filled (in their new state) and
+        the order itself, in the book if it rests."""
+        for resting in filled:
+            own = self._orders.get(resting.hash)
+            if own is not None and own is not resting:  # read from the database: the view's copy follows
+                own.remaining, own.fills, own.status, own.version = (
+                    resting.remaining, resting.fills, resting.status, resting.version)  # fmt: skip
+            if resting.status != OPEN:
+                self._open[resting.maker] -= 1
+        self._submitted.add(row.hash)
+        if row.status == OPEN:
+            self._open[row.maker] += 1
+            own = replace(row, seq=self._next_seq)
+            self._next_seq += 1
+            self._orders[own.hash] = own
+            self._sides[row.token, row.fiat, Side(row.side)].add(own)
+
+
+class _ViewSide:
+    """One side of a book as a group sees it: open orders best first (price, then seq)."""
+
+    def __init__(self, side: Side, rows: list[OrderRow], complete: bool):
+        self._sells = side == Side.SELL  # sells: the lowest price first
+        self._rows = rows
+        self._keys = [self._key(row) for row in rows]
+        # Incomplete: orders past the last one read may exist in the database.
+        self._boundary = None if complete else self._keys[-1]
+
+    def _key(self, row: OrderRow) -> tuple[int, int]:
+        return (row.price if self._sells else -row.price, row.seq)
+
+    def add(self, row: OrderRow) -> None:
+        key = self._key(row)
+        position = bisect.bisect(self._keys, key)
+        self._keys.insert(position, key)
+        self._rows.insert(position, row)
+
+    def crossing(self, signed: SignedOrder, now: int) -> tuple[list[OrderRow], bool]:
+        limit = signed.price if self._sells else -signed.price  # crosses while key price <= limit
+        boundary = self._boundary
+        exhaustive = boundary is None or boundary[0] > limit
+        candidates = []
+        for key, row in zip(self._keys, self._rows):
+            if key[0] > limit or (not exhaustive and key > boundary):
+                break
+            if row.status == OPEN and row.expiry > now and row.maker != signed.maker:
+                candidates.append(row)
+        return candidates, exhaustive

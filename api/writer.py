@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, Unavailable
 from api.notify import record_webhooks
-from api.trading import Changes, Db, LostRace
+from api.trading import Changes, Db, GroupView, LostRace, Placement
 
 if TYPE_CHECKING:
     from api.deps import Platform
@@ -95,6 +95,11 @@ class GroupedWriter:
                     with db.driver.pipeline() if db.deferred is not None else contextlib.nullcontext():
                         if db.sql.postgres:  # one group at a time across processes
                             db.driver.execute(f"SELECT pg_advisory_xact_lock({GROUP_LOCK})")
+                            placements = [work for work, _future in group if isinstance(work, Placement)]
+                            if placements:  # what they read, read at once (in the lock's round trip)
+                                view = GroupView(db, [work.signed for work in placements],
+                                                 [work.order_hash for work in placements], int(time.time()))
+                                db = Db(db.driver, db.sql, deferred=db.deferred, view=view)
                         for work, future in group:
                             changes = Changes()
                             try:

@@ -69,12 +69,10 @@ async def place(request: Request) -> Response:
     ):
         raise BadRequest("the signature is not the maker's signature of this order (EIP-712, domain \"Orrange\")")
     settings = platform.settings
-
-    def work(connection, changes):
-        return trading.place(
-            connection, market, order, "0x" + digest.hex(), body.signature.lower(), body.time_in_force, changes,
-            lock_window=settings.lock_window, max_open_orders=settings.max_open_orders,
-        )
+    work = trading.Placement(
+        market, order, "0x" + digest.hex(), body.signature.lower(), body.time_in_force,
+        lock_window=settings.lock_window, max_open_orders=settings.max_open_orders,
+    )
 
     if platform.engine.dialect.name == "sqlite":
         # SQLite works in this process: its transaction (a few hundred microseconds of CPU) runs

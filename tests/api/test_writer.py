@@ -3,16 +3,26 @@ commit in one transaction; a refusal changes nothing, a lost race runs the group
 piece that fails otherwise fails alone."""
 
 import asyncio
+import contextlib
+import random
 import threading
+from contextlib import contextmanager
 
 import pytest
 from sqlmodel import Session, select
 
+from api import trading
+from api.app import build_platform
+from api.db import make_engine
 from api.deps import _BUSY
-from api.errors import Conflict
-from api.models import MakerNonce
-from api.trading import LostRace
+from api.engine import TimeInForce
+from api.errors import ApiError, Conflict
+from api.models import MakerNonce, Order, Trade
+from api.signing import Side
+from api.trading import LostRace, Placement
 from api.writer import GroupedWriter
+from tests.api.conftest import make_order
+from tests.conftest import postgres_database
 
 
 def note(number: int, calls: list):
@@ -106,3 +116,76 @@ def test_writes__many_at_once__each_answered(platform, count):
     assert asyncio.run(main()) == list(range(count))
     writer.close()
     assert stored(platform) == list(range(count))
+
+
+@pytest.mark.parametrize("depth", [3, trading.VIEW_DEPTH])
+def test_group__placements_read_once_for_the_group__end_as_placed_one_by_one(
+    platform, settings, traders, world, tmp_path, monkeypatch, depth
+):
+    """Random orders (both sides, a few price levels, min fills, three payment methods, GTC, IOC
+    and FOK, some copies, makers over their open-order limit) placed in groups of 40 end with
+    the same orders and trades, and the same refusals, as placed one at a time. On PostgreSQL a
+    group reads what its placements need at once (`GroupView`); a view only 3 orders deep makes
+    many of them read further in the database."""
+    monkeypatch.setattr(trading, "VIEW_DEPTH", depth)
+    rng = random.Random(depth)
+    market, token = platform.market, world.tokens[1]
+    works = []
+    for index in range(160):
+        wallet = rng.choice(traders)
+        amount = rng.randint(1, 12) * 10**6
+        order = make_order(
+            wallet, token, side=rng.choice(list(Side)), amount=amount, min_fill=rng.randint(1, amount // 10**6) * 10**6,
+            price=rng.randint(90, 94) * 10**8, methods=rng.sample(["SEPA", "WISE", "REVOLUT"], rng.randint(1, 2)),
+            nonce=index,
+        )  # fmt: skip
+        digest = "0x" + order.digest(market.chain_id, market.escrow).hex()
+        tif = rng.choice([TimeInForce.GTC] * 4 + [TimeInForce.IOC, TimeInForce.FOK])
+        works.append(Placement(market, order, digest, "0x" + "11" * 65, tif, lock_window=600, max_open_orders=12))
+        if rng.random() < 0.05:
+            works.append(works[-1])  # the same order again: refused
+
+    with other_platform(settings, tmp_path) as alone:
+        one_by_one = []
+        for work in works:
+            try:
+                one_by_one.append(_outcome(alone.write_rows(work)))
+            except ApiError as refusal:
+                one_by_one.append(str(refusal))
+        expected = _stored(alone)
+    in_groups = [
+        str(outcome) if isinstance(outcome, ApiError) else _outcome(outcome)
+        for start in range(0, len(works), 40)
+        for outcome in grouped(platform, *works[start : start + 40])
+    ]
+    assert in_groups == one_by_one
+    assert _stored(platform) == expected
+    orders, trades = expected
+    assert len(trades) > 40 and {status for *_, status, _r, _f, _v in orders} == {"OPEN", "FILLED", "CANCELLED"}
+
+
+@contextmanager
+def other_platform(settings, tmp_path):
+    """A platform like `settings`' on a database of its own (of the same kind)."""
+    with contextlib.ExitStack() as stack:
+        if settings.database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / 'alone.db'}"
+        else:
+            url = stack.enter_context(postgres_database())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        yield build_platform(settings.model_copy(update={"database_url": url}), engine)
+
+
+def _outcome(placed) -> tuple:
+    return placed.order.status, placed.order.remaining, [(t.order_hash, t.amount, t.payment_method) for t in placed.trades]
+
+
+def _stored(platform) -> tuple[list, list]:
+    with Session(platform.engine) as session:
+        orders = sorted((o.hash, o.status, o.remaining, o.fills, o.version) for o in session.exec(select(Order)))
+        trades = sorted(
+            (t.trade_id, t.order_hash, t.fill_index, t.taker, t.amount, t.price, t.payment_method, t.fiat_amount)
+            for t in session.exec(select(Trade))
+        )
+    return orders, trades
