@@ -56,7 +56,9 @@ def rpc(url: str, method: str, params: list | None = None):
 
 def start_anvil(port: int) -> subprocess.Popen:
     """anvil on 127.0.0.1:`port`, mining a block per transaction, answering once it is up."""
-    command = ["anvil", "--port", str(port), "--silent"]
+    # Old blocks' states in memory or nowhere: anvil would write them under ~/.foundry/anvil/tmp
+    # and never remove them, which a dev chain left running fills a disk with.
+    command = ["anvil", "--port", str(port), "--silent", "--max-persisted-states", "0"]
     try:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    preexec_fn=_die_with_parent)

@@ -8,6 +8,12 @@ import urllib.request
 from contextlib import contextmanager
 
 
+# anvil moves the states of older blocks to disk, under ~/.foundry/anvil/tmp, and never removes
+# them: gigabytes a day of tests and benchmarks, until the disk is full. Without them, the state
+# of a block far back can't be read (its logs and header still can), which no test needs.
+IN_MEMORY = ("--max-persisted-states", "0")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -30,7 +36,8 @@ def anvil(*args: str):
     (base fee 0), so a test can send with gas price 0 and balances move by exactly what it sends."""
     port = free_port()
     process = subprocess.Popen(
-        ["anvil", "--port", str(port), "--silent", "--block-base-fee-per-gas", "0", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ["anvil", "--port", str(port), "--silent", "--block-base-fee-per-gas", "0", *IN_MEMORY, *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,7 +1,13 @@
-"""Fixtures every layer's tests share: a real database of each kind."""
+"""Fixtures every layer's tests share: a real database of each kind; the anvil that Ape starts
+keeps no old states on disk."""
 
+import atexit
+import os
+import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -9,6 +15,29 @@ import pytest
 from indexer.escrow import ESCROW_CONTRACTS
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _anvil_without_old_states_on_disk() -> None:
+    """ape-foundry starts the `anvil` on PATH with flags of its own choosing: it gets one that
+    adds `--max-persisted-states 0` (see tests/anvil.py) unless the caller gave it."""
+    real = shutil.which("anvil")
+    if real is None:  # ape-foundry says what is missing
+        return
+    directory = tempfile.mkdtemp(prefix="orrange-anvil-")
+    atexit.register(shutil.rmtree, directory, True)
+    wrapper = Path(directory) / "anvil"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in\n'
+        f'  *" --max-persisted-states "*) exec "{real}" "$@" ;;\n'
+        f'  *) exec "{real}" "$@" --max-persisted-states 0 ;;\n'
+        "esac\n"
+    )
+    wrapper.chmod(0o755)
+    os.environ["PATH"] = directory + os.pathsep + os.environ["PATH"]
+
+
+_anvil_without_old_states_on_disk()
 
 
 @contextmanager
