@@ -34,7 +34,7 @@ from indexer.models import Uint256, sqlite_uint256
 OPEN, FILLED, CANCELLED, EXPIRED = "OPEN", "FILLED", "CANCELLED", "EXPIRED"
 MAX_PAYMENT_METHODS = 10
 FIRST_CANDIDATES = 8  # resting orders a placement reads first; most orders need no more
-VIEW_DEPTH = 64  # resting orders of each side of a book that a group of placements reads at once
+VIEW_DEPTH = 16  # resting orders of each side of a book a group of placements reads at once (more: the database)
 MAX_CANDIDATES = 512  # the most it reads
 INT64_MAX = 2**63 - 1
 
@@ -526,10 +526,13 @@ class GroupView:
     def __init__(self, db: Db, orders: list[SignedOrder], hashes: list[str], now: int):
         sql, driver = db.sql, db.driver
         makers = sorted({order.maker for order in orders})
-        pending = [  # all sent before any is fetched: one round trip through the pipeline
-            driver.execute(sql.group_floors, (makers,)),
-            driver.execute(sql.group_open, (makers,)),
-            driver.execute(sql.group_submitted, (hashes,)),
+        # All sent before any is fetched: one round trip through the pipeline. Not prepared: a
+        # prepared statement's generic plan knows neither the arrays nor the price bound, and
+        # read the book more slowly than a plan for the values (measured: 800 -> 1,000/s).
+        pending = [
+            driver.execute(sql.group_floors, (makers,), prepare=False),
+            driver.execute(sql.group_open, (makers,), prepare=False),
+            driver.execute(sql.group_submitted, (hashes,), prepare=False),
         ]
         # The resting side an order meets is read down to the furthest price the group's orders
         # reach into it; nothing past that can cross any of them. A side no order meets is not read.
@@ -540,7 +543,8 @@ class GroupView:
             reach[resting] = further(reach.get(resting, order.price), order.price)
         sides = list(reach)
         for token, fiat, side in sides:
-            pending.append(driver.execute(sql.book_side[side], (token, fiat, reach[token, fiat, side], now, VIEW_DEPTH)))
+            bound = reach[token, fiat, side]
+            pending.append(driver.execute(sql.book_side[side], (token, fiat, bound, now, VIEW_DEPTH), prepare=False))
         floors, open_orders, submitted, *read = (cursor.fetchall() for cursor in pending)
         self._floors = dict(floors)
         self._open = Counter(dict(open_orders))

@@ -89,8 +89,8 @@ class GroupedWriter:
             try:
                 with platform.driver_transaction() as plain:
                     trades = []
-                    # PostgreSQL: through psycopg's pipeline, each piece's writes go out with the
-                    # next piece's first read, one round trip; the writes are checked at the end.
+                    # PostgreSQL: through psycopg's pipeline, the group's reads come back in one
+                    # round trip (GroupView), its writes stream out; they are checked at the end.
                     db = Db(plain.driver, plain.sql, deferred=[]) if plain.sql.postgres else plain
                     with db.driver.pipeline() if db.deferred is not None else contextlib.nullcontext():
                         if db.sql.postgres:  # one group at a time across processes
