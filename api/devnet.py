@@ -54,11 +54,16 @@ def rpc(url: str, method: str, params: list | None = None):
         return json.load(response)["result"]
 
 
+# Old blocks' states in memory or nowhere: anvil would move them to disk under
+# ~/.foundry/anvil/tmp and never remove them, gigabytes a day for a dev chain left running or a
+# day of tests, until the disk is full. Without them a state far back can't be read (its
+# block and logs still can), which nothing here needs.
+NO_STATES_ON_DISK = ("--max-persisted-states", "0")
+
+
 def start_anvil(port: int) -> subprocess.Popen:
     """anvil on 127.0.0.1:`port`, mining a block per transaction, answering once it is up."""
-    # Old blocks' states in memory or nowhere: anvil would write them under ~/.foundry/anvil/tmp
-    # and never remove them, which a dev chain left running fills a disk with.
-    command = ["anvil", "--port", str(port), "--silent", "--max-persisted-states", "0"]
+    command = ["anvil", "--port", str(port), "--silent", *NO_STATES_ON_DISK]
     try:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    preexec_fn=_die_with_parent)

@@ -538,12 +538,10 @@ class GroupView:
         # reach into it; nothing past that can cross any of them. A side no order meets is not read.
         reach: dict[tuple, int] = {}
         for order in orders:
-            resting = (order.token, order.fiat, Side.SELL if order.side == Side.BUY else Side.BUY)
+            resting = (order.token, order.fiat, _resting_side(order.side))
             further = max if resting[2] == Side.SELL else min
             reach[resting] = further(reach.get(resting, order.price), order.price)
-        sides = list(reach)
-        for token, fiat, side in sides:
-            bound = reach[token, fiat, side]
+        for (token, fiat, side), bound in reach.items():
             pending.append(driver.execute(sql.book_side[side], (token, fiat, bound, now, VIEW_DEPTH), prepare=False))
         floors, open_orders, submitted, *read = (cursor.fetchall() for cursor in pending)
         self._floors = dict(floors)
@@ -551,7 +549,7 @@ class GroupView:
         self._submitted = {order_hash for (order_hash,) in submitted}
         self._sides = {(o.token, o.fiat, side): _ViewSide(side, [], complete=True) for o in orders for side in Side}
         self._orders: dict[str, OrderRow] = {}
-        for key, rows in zip(sides, read, strict=True):
+        for key, rows in zip(reach, read, strict=True):
             rows = [sql.order(values) for values in rows]
             self._sides[key] = _ViewSide(key[2], rows, complete=len(rows) < VIEW_DEPTH)
             self._orders.update((row.hash, row) for row in rows)
@@ -564,8 +562,7 @@ class GroupView:
     def crossing(self, signed: SignedOrder, now: int) -> tuple[list[OrderRow], bool]:
         """The resting orders `signed` could meet, best first, and whether they are all there are
         (else only those down to the last one read, and the match may need more)."""
-        side = self._sides[signed.token, signed.fiat, Side.BUY if signed.side == Side.SELL else Side.SELL]
-        return side.crossing(signed, now)
+        return self._sides[signed.token, signed.fiat, _resting_side(signed.side)].crossing(signed, now)
 
     def placed(self, row: OrderRow, filled: list[OrderRow]) -> None:
         """Applies a placement's writes: the resting orders it filled (in their new state) and
@@ -584,6 +581,11 @@ class GroupView:
             self._next_seq += 1
             self._orders[own.hash] = own
             self._sides[row.token, row.fiat, Side(row.side)].add(own)
+
+
+def _resting_side(incoming: Side) -> Side:
+    """The side of the book an incoming order meets."""
+    return Side.SELL if incoming == Side.BUY else Side.BUY
 
 
 class _ViewSide:

@@ -7,11 +7,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 
-
-# anvil moves the states of older blocks to disk, under ~/.foundry/anvil/tmp, and never removes
-# them: gigabytes a day of tests and benchmarks, until the disk is full. Without them, the state
-# of a block far back can't be read (its logs and header still can), which no test needs.
-IN_MEMORY = ("--max-persisted-states", "0")
+from api.devnet import NO_STATES_ON_DISK
 
 
 def free_port() -> int:
@@ -36,7 +32,7 @@ def anvil(*args: str):
     (base fee 0), so a test can send with gas price 0 and balances move by exactly what it sends."""
     port = free_port()
     process = subprocess.Popen(
-        ["anvil", "--port", str(port), "--silent", "--block-base-fee-per-gas", "0", *IN_MEMORY, *args],
+        ["anvil", "--port", str(port), "--silent", "--block-base-fee-per-gas", "0", *NO_STATES_ON_DISK, *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from api.devnet import NO_STATES_ON_DISK
 from indexer.escrow import ESCROW_CONTRACTS
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -19,18 +20,19 @@ POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def _anvil_without_old_states_on_disk() -> None:
     """ape-foundry starts the `anvil` on PATH with flags of its own choosing: it gets one that
-    adds `--max-persisted-states 0` (see tests/anvil.py) unless the caller gave it."""
+    adds `NO_STATES_ON_DISK` (api/devnet.py says why) unless the caller gave them."""
     real = shutil.which("anvil")
     if real is None:  # ape-foundry says what is missing
         return
     directory = tempfile.mkdtemp(prefix="orrange-anvil-")
     atexit.register(shutil.rmtree, directory, True)
     wrapper = Path(directory) / "anvil"
+    flag, value = NO_STATES_ON_DISK
     wrapper.write_text(
         "#!/bin/sh\n"
         'case " $* " in\n'
-        f'  *" --max-persisted-states "*) exec "{real}" "$@" ;;\n'
-        f'  *) exec "{real}" "$@" --max-persisted-states 0 ;;\n'
+        f'  *" {flag} "*) exec "{real}" "$@" ;;\n'
+        f'  *) exec "{real}" "$@" {flag} {value} ;;\n'
         "esac\n"
     )
     wrapper.chmod(0o755)
