@@ -82,6 +82,12 @@ class Order(OrderBase, table=True):
     created_at: int = bigint()
 
 
+# Bids are read best first, the highest price and then the oldest: an index in that order
+# serves them by a forward scan (ix_orders_book, read backwards, gives the newest first at a
+# price, and the whole crossing side would be sorted to find the best few).
+Index("ix_orders_bids", Order.token, Order.fiat, Order.side, Order.status, Order.price.desc(), Order.seq)
+
+
 class Trade(SQLModel, table=True):
     """One fill of an order, walking DESIGN §5's machine. Its on-chain steps are copied from
     the indexer's `escrows` row under `trade_id`."""
