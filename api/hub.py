@@ -62,13 +62,25 @@ class Hub:
 
     def publish(self, channel: str, message: dict) -> None:
         """Sends `message` to the channel's subscribers; callable from any thread."""
-        if not self.wanted(channel):
+        self.publish_many([(channel, message)])
+
+    def publish_many(self, messages: list[tuple[str, dict]]) -> None:
+        """Sends each (channel, message), in order; through Redis, in one round trip."""
+        texts = [
+            (channel, json.dumps({"channel": channel, **message}, separators=(",", ":")))
+            for channel, message in messages
+            if self.wanted(channel)
+        ]
+        if not texts:
             return
-        text = json.dumps({"channel": channel, **message}, separators=(",", ":"))
         if self._redis is not None:
-            self._redis.publish(self.redis_prefix + channel, text)
+            pipeline = self._redis.pipeline(transaction=False)
+            for channel, text in texts:
+                pipeline.publish(self.redis_prefix + channel, text)
+            pipeline.execute()
             return
-        self._deliver_threadsafe(channel, text)
+        for channel, text in texts:
+            self._deliver_threadsafe(channel, text)
 
     async def relay(self) -> None:
         """Delivers what Redis carries to this process's subscribers (run as a task while serving)."""

@@ -66,20 +66,19 @@ def book(session: Session, token: str, fiat: str, depth: int = BOOK_DEPTH, now: 
 
 
 def publish(hub: Hub, changes: Changes) -> None:
-    """Live updates of a committed change: each touched book gets its changed orders (a
-    subscriber got the whole book when it subscribed, and applies these on top), and each
-    trade goes to its two parties."""
-    by_book: dict[tuple[str, str], list[dict]] = {}
+    """Live updates of a committed change: each touched book gets its changed orders, in the
+    order they changed (a subscriber got the whole book when it subscribed, and applies these on
+    top), and each trade goes to its two parties."""
+    by_book: dict[str, list[dict]] = {}
     for order in changes.orders:
         channel = book_channel(order.token, order.fiat)
         if hub.wanted(channel):
             by_book.setdefault(channel, []).append(order_json(order))
-    for channel, orders in by_book.items():
-        hub.publish(channel, {"type": "book_update", "orders": orders})
+    messages = [(channel, {"type": "book_update", "orders": orders}) for channel, orders in by_book.items()]
     for trade in changes.trades:
         event = trade_event(trade)
-        for party in {trade.seller, trade.buyer}:
-            hub.publish(trades_channel(party), event)
+        messages += [(trades_channel(party), event) for party in {trade.seller, trade.buyer}]
+    hub.publish_many(messages)
 
 
 class BookCache:

@@ -139,7 +139,7 @@ def place(
     row.remaining = result.remaining
     # Submitted meanwhile by another process (the check above read before it committed): the
     # request runs again and is refused then.
-    db.written(db.driver.execute(sql.insert_order, sql.order_params(row)), f"order {order_hash}")
+    db.write(sql.insert_order, sql.order_params(row), order_hash)
     by_hash = {candidate.hash: candidate for candidate in candidates}
     trades = []
     filled = []
@@ -188,7 +188,7 @@ def _read_and_match(
         # The maker's nonce floor and open orders, whether this order is in already, and the
         # resting orders it could meet, best first, in one round trip (nulls after the first
         # three: none). Every refusal comes from here, before anything is written.
-        found = db.driver.execute(sql.candidates[signed.side], (
+        found = db.read(sql.candidates[signed.side], (
             signed.maker, signed.maker, row.hash, signed.token, signed.fiat, signed.price, now, signed.maker, limit,
         )).fetchall()  # fmt: skip
         if limit == FIRST_CANDIDATES:
@@ -358,7 +358,7 @@ def _fill(
         created_at=now,
         updated_at=now,
     )
-    db.driver.execute(db.sql.insert_trade, db.sql.trade_params(trade))
+    db.write(db.sql.insert_trade, db.sql.trade_params(trade))
     return trade
 
 
@@ -372,10 +372,8 @@ def _write_order(db: Db, row, **values) -> None:
     for name, value in values.items():
         setattr(row, name, value)
     sql = db.sql
-    update = db.driver.execute(
-        sql.update_order, (sql.uint(row.remaining), row.fills, row.status, row.version + 1, row.hash, row.version)
-    )
-    db.written(update, f"order {row.hash}")
+    db.write(sql.update_order, (sql.uint(row.remaining), row.fills, row.status, row.version + 1, row.hash, row.version),
+             row.hash)  # fmt: skip
     row.version += 1
 
 
@@ -432,7 +430,9 @@ class _Statements:
         # in already, and the best resting orders of each side of a book.
         self.group_floors = "SELECT maker, floor FROM maker_nonces WHERE maker = ANY(%s)"
         self.group_open = f"SELECT maker, count(*) FROM orders WHERE maker = ANY(%s) AND status = '{OPEN}' GROUP BY maker"
-        self.group_submitted = "SELECT hash FROM orders WHERE hash = ANY(%s)"
+        # (a join rather than `hash = ANY(...)`: while the table is small, a plan that scans it
+        # compares every row with every hash)
+        self.group_submitted = "SELECT hash FROM unnest(%s::VARCHAR(66)[]) AS given(hash) JOIN orders USING (hash)"
         self.book_side = {  # down to the furthest price an order of the group reaches
             side: f"SELECT {columns} FROM orders WHERE token = %s AND fiat = %s AND side = {int(side)} "
             f"AND status = '{OPEN}' AND price {crosses} %s AND expiry > %s ORDER BY price {best}, seq ASC LIMIT %s"
@@ -448,6 +448,19 @@ class _Statements:
             f"WHERE hash = {mark} AND version = {mark}"
         )
         self.insert_trade = f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join([mark] * len(TRADE_COLUMNS))})"
+        # A group's writes (PostgreSQL), a statement per kind: each column's values as an array.
+        # The order: the group's new orders before the fills that rewrite them, trades last.
+        self.batched = {
+            self.insert_order: f"INSERT INTO orders ({', '.join(inserted)}) SELECT * FROM unnest("
+            f"{_array_params(_ORDERS, inserted)}) ON CONFLICT (hash) DO NOTHING RETURNING hash",
+            self.update_order: "UPDATE orders SET remaining = v.remaining, fills = v.fills, status = v.status, "
+            "version = v.new_version FROM unnest("
+            f"{_array_params(_ORDERS, ('remaining', 'fills', 'status', 'version', 'hash', 'version'))}) "
+            "AS v(remaining, fills, status, new_version, hash, version) "
+            "WHERE orders.hash = v.hash AND orders.version = v.version RETURNING orders.hash",
+            self.insert_trade: f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) SELECT * FROM unnest("
+            f"{_array_params(Trade.__table__, TRADE_COLUMNS)})",
+        } if postgres else {}  # fmt: skip
         self._order_uints = [i for i, column in enumerate(_ORDERS.columns) if isinstance(column.type, Uint256)]
         self._trade_uints = [i for i, column in enumerate(Trade.__table__.columns) if isinstance(column.type, Uint256)]
 
@@ -473,6 +486,14 @@ class _Statements:
         return tuple(values)
 
 
+def _array_params(table, columns) -> str:
+    """`%s::<type>[]` for each of `columns`: one array parameter per column (PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    return ", ".join(f"%s::{table.columns[name].type.compile(dialect=dialect)}[]" for name in columns)
+
+
 @cache
 def statements(dialect: str) -> _Statements:
     """The placement path's statements for a dialect ("sqlite", "postgresql")."""
@@ -485,32 +506,69 @@ class Db:
     psycopg, in the transaction) and the statements in its dialect.
 
     A write that must change exactly one row (a compare-and-set, an insert that a duplicate
-    would skip) is checked at once, or, with `deferred`, when the caller settles: a group of
-    placements sent through psycopg's pipeline checks them all once its statements came back."""
+    would skip) names that row, and is checked. Alone, a write runs at once. In a group
+    (`batch`, PostgreSQL's grouped writer, in psycopg's pipeline), writes queue by statement
+    and go out as one statement per kind when the group is done or reads (`flush`), and are
+    checked once their results came back (`settle`): a group of placements costs a few
+    statements rather than a few per placement, and so a few waits on the connection (each
+    wait hands this process's GIL to its other threads and waits to get it back)."""
 
     driver: Any
     sql: _Statements
-    deferred: list | None = None
+    batch: dict[str, list] | None = None
     view: GroupView | None = None
+    _sent: list = field(default_factory=list)  # (cursor, rows it must change) of flushed statements
 
     @classmethod
     def of(cls, connection: Connection) -> Db:
         """The transaction a SQLAlchemy connection is in."""
         return cls(connection.connection.driver_connection, statements(connection.dialect.name))
 
-    def written(self, cursor, what: str) -> None:
-        """`cursor`'s statement changed one row, or the request lost a race for `what` (LostRace)."""
-        if self.deferred is not None:
-            self.deferred.append((cursor, what))
-        elif cursor.rowcount != 1:
-            raise LostRace(f"{what} changed while this request used it; try again")
+    def write(self, statement: str, params: tuple, changes: str | None = None) -> None:
+        """Writes; `changes` names the row (an order's hash) it must change, or the request lost
+        a race for it (LostRace)."""
+        if self.batch is not None:
+            self.batch.setdefault(statement, []).append((params, changes))
+            return
+        if self.driver.execute(statement, params).rowcount != 1 and changes is not None:
+            raise LostRace(f"order {changes} changed while this request used it; try again")
+
+    def read(self, statement: str, params: tuple):
+        """A cursor with the rows `statement` reads, after the group's writes so far."""
+        self.flush()
+        return self.driver.execute(statement, params)
+
+    def flush(self) -> None:
+        """Sends the group's queued writes, one statement per kind, in `sql.batched`'s order."""
+        if not self.batch:
+            return
+        for statement, batched in self.sql.batched.items():
+            queued = self.batch.pop(statement, None)
+            if not queued:
+                continue
+            if statement == self.sql.update_order:  # an order filled twice: once, first version to last
+                merged: dict[str, tuple] = {}
+                for params, _hash in queued:
+                    first = merged.get(params[4])
+                    merged[params[4]] = params if first is None else params[:5] + first[5:]
+                rows = list(merged.values())
+            else:
+                rows = [params for params, _changes in queued]
+            cursor = self.driver.cursor()
+            # Not prepared: a generic plan made while the table was small would scan it whole
+            # ever after; planned each time, the plan follows the table's size.
+            cursor.execute(batched, [list(column) for column in zip(*rows)], prepare=False)
+            self._sent.append((cursor, {changes for _params, changes in queued if changes is not None}))
+        assert not self.batch, f"no batched form for {list(self.batch)}"
 
     def settle(self) -> None:
-        """Checks the deferred writes (their statements' results have come back)."""
-        checks, self.deferred[:] = list(self.deferred), []
-        for cursor, what in checks:
-            if cursor.rowcount != 1:
-                raise LostRace(f"{what} changed while this request used it; try again")
+        """Checks the flushed writes (their results have come back): each changed the rows it named."""
+        sent, self._sent[:] = list(self._sent), []
+        for cursor, named in sent:
+            if named:
+                missed = named - {changed for (changed,) in cursor.fetchall()}
+                if missed:
+                    raise LostRace(f"order {min(missed)} changed while this request used it; try again")
 
 
 class GroupView:

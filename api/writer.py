@@ -91,15 +91,15 @@ class GroupedWriter:
                     trades = []
                     # PostgreSQL: through psycopg's pipeline, the group's reads come back in one
                     # round trip (GroupView), its writes stream out; they are checked at the end.
-                    db = Db(plain.driver, plain.sql, deferred=[]) if plain.sql.postgres else plain
-                    with db.driver.pipeline() if db.deferred is not None else contextlib.nullcontext():
+                    db = Db(plain.driver, plain.sql, batch={}) if plain.sql.postgres else plain
+                    with db.driver.pipeline() if db.batch is not None else contextlib.nullcontext():
                         if db.sql.postgres:  # one group at a time across processes
                             db.driver.execute(f"SELECT pg_advisory_xact_lock({GROUP_LOCK})")
                             placements = [work for work, _future in group if isinstance(work, Placement)]
                             if placements:  # what they read, read at once (in the lock's round trip)
                                 view = GroupView(db, [work.signed for work in placements],
                                                  [work.order_hash for work in placements], int(time.time()))
-                                db = Db(db.driver, db.sql, deferred=db.deferred, view=view)
+                                db = Db(db.driver, db.sql, batch=db.batch, view=view)
                         for work, future in group:
                             changes = Changes()
                             try:
@@ -111,8 +111,8 @@ class GroupedWriter:
                                 continue
                             trades += changes.trades
                             outcomes.append((future, result, changes))
-                    if db.deferred is not None:
-                        db.settle()
+                        db.flush()
+                    db.settle()
                     record_webhooks(db, Changes(trades=trades))  # the whole group's, in one look-up
             except LostRace:
                 if attempt == WRITE_ATTEMPTS:
@@ -133,9 +133,15 @@ class GroupedWriter:
                     except BaseException as fault:  # noqa: BLE001 - that caller's answer
                         _resolve(future, fault)
                 return
-            for future, outcome, changes in outcomes:
+            # The group's live updates go out together: a message per book rather than per order
+            # (through Redis, one round trip).
+            committed = Changes()
+            for _future, _outcome, changes in outcomes:
                 if changes is not None:
-                    platform.committed(changes)
+                    committed.orders += changes.orders
+                    committed.trades += changes.trades
+            platform.committed(committed)
+            for future, outcome, _changes in outcomes:
                 _resolve(future, outcome)
             return
 
