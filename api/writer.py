@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, Unavailable
 from api.notify import record_webhooks
-from api.trading import Changes, Db, GroupView, LostRace, Placement
+from api.trading import Changes, Db, GroupView, LostRace, OpenOrders, Placement
 
 if TYPE_CHECKING:
     from api.deps import Platform
@@ -51,6 +51,7 @@ class GroupedWriter:
         self._platform = platform
         self._busy = busy
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._open_orders = OpenOrders()  # the makers' open orders groups counted lately
         self._thread = threading.Thread(target=self._serve, name="grouped-writer", daemon=True)
         self._thread.start()
 
@@ -92,13 +93,13 @@ class GroupedWriter:
                     # PostgreSQL: through psycopg's pipeline, the group's reads come back in one
                     # round trip (GroupView), its writes stream out; they are checked at the end.
                     db = Db(plain.driver, plain.sql, batch={}) if plain.sql.postgres else plain
+                    view = None
                     with db.driver.pipeline() if db.batch is not None else contextlib.nullcontext():
                         if db.sql.postgres:  # one group at a time across processes
                             db.driver.execute(f"SELECT pg_advisory_xact_lock({GROUP_LOCK})")
                             placements = [work for work, _future in group if isinstance(work, Placement)]
                             if placements:  # what they read, read at once (in the lock's round trip)
-                                view = GroupView(db, [work.signed for work in placements],
-                                                 [work.order_hash for work in placements], int(time.time()))
+                                view = GroupView(db, placements, int(time.time()), self._open_orders)
                                 db = Db(db.driver, db.sql, batch=db.batch, view=view)
                         for work, future in group:
                             changes = Changes()
@@ -133,6 +134,8 @@ class GroupedWriter:
                     except BaseException as fault:  # noqa: BLE001 - that caller's answer
                         _resolve(future, fault)
                 return
+            if view is not None:
+                view.committed()
             # The group's live updates go out together: a message per book rather than per order
             # (through Redis, one round trip).
             committed = Changes()

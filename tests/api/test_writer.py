@@ -39,9 +39,10 @@ def note(number: int, calls: list):
     return work
 
 
-def grouped(platform, *works):
-    """Runs `works` as one group: the writer is held by a first piece until all are queued."""
-    writer = GroupedWriter(platform, _BUSY)
+def grouped(platform, *works, writer=None):
+    """Runs `works` as one group: the writer (a new one, or `writer`, left open) is held by a
+    first piece until all are queued."""
+    given, writer = writer, writer or GroupedWriter(platform, _BUSY)
     gate = threading.Event()
 
     async def main():
@@ -56,7 +57,8 @@ def grouped(platform, *works):
     try:
         return asyncio.run(main())
     finally:
-        writer.close()
+        if given is None:
+            writer.close()
 
 
 def stored(platform) -> list[int]:
@@ -162,6 +164,39 @@ def test_group__placements_read_once_for_the_group__end_as_placed_one_by_one(
     assert _stored(platform) == expected
     orders, trades = expected
     assert len(trades) > 40 and {status for *_, status, _r, _f, _v in orders} == {"OPEN", "FILLED", "CANCELLED"}
+
+
+def test_group__open_orders_remembered_between_groups__a_count_that_would_refuse_is_read_again(
+    platform, traders, world
+):
+    """A group remembers the open orders it counted for the next groups (`OpenOrders`), and a
+    remembered count misses what other requests changed meanwhile: here two cancels. Before
+    it refuses an order, the count is read again: the limit holds exactly, nobody is refused
+    below it."""
+    market, maker, limit = platform.market, traders[0], 20  # remembered while under 20 - 16
+
+    def placement(nonce: int) -> Placement:
+        order = make_order(maker, world.tokens[1], side=Side.SELL, amount=10**6, min_fill=10**6,
+                           price=(100 + nonce) * 10**8, nonce=nonce)  # fmt: skip
+        digest = "0x" + order.digest(market.chain_id, market.escrow).hex()
+        return Placement(market, order, digest, "0x" + "11" * 65, TimeInForce.GTC, lock_window=600,
+                         max_open_orders=limit)  # fmt: skip
+
+    writer = GroupedWriter(platform, _BUSY)
+    try:
+        first = [placement(nonce) for nonce in range(3)]
+        assert all(placed.order.status == "OPEN" for placed in grouped(platform, *first, writer=writer))
+        for work in first[:2]:  # not through the writer: its remembered count stays at 3
+            platform.write(lambda session, changes, work=work: trading.cancel(session, maker.address, work.order_hash,
+                                                                              changes))  # fmt: skip
+        second = grouped(platform, *(placement(nonce) for nonce in range(3, 23)), writer=writer)
+    finally:
+        writer.close()
+    assert [str(outcome) if isinstance(outcome, ApiError) else "placed" for outcome in second] == ["placed"] * 19 + [
+        f"a maker may have at most {limit} open orders; cancel some first"
+    ]
+    with Session(platform.engine) as session:
+        assert len(session.exec(select(Order).where(Order.maker == maker.address, Order.status == "OPEN")).all()) == 20
 
 
 @contextmanager
