@@ -24,14 +24,23 @@ def trade_event(trade: Trade) -> dict:
     return {"type": "trade", "event": f"trade.{trade.status.lower()}", "trade": trade_json(trade)}
 
 
-def record_webhooks(db: Db, changes: Changes) -> None:
-    """Queues one delivery per webhook of either party, for each changed trade, in the change's
-    own transaction. Call before commit."""
-    if not changes.trades:
-        return
+def webhooks_of(db: Db, changes: Changes):
+    """A cursor reading (id, owner) of the webhooks of the parties to `changes`' trades (sent, not
+    yet fetched: in a pipeline, it travels with the statements around it)."""
     parties = sorted({address for trade in changes.trades for address in (trade.seller, trade.buyer)})
     marks = ", ".join([db.sql.mark] * len(parties))
-    hooks = db.driver.execute(f"SELECT id, owner FROM webhooks WHERE owner IN ({marks})", parties).fetchall()
+    return db.driver.execute(f"SELECT id, owner FROM webhooks WHERE owner IN ({marks})", parties)
+
+
+def record_webhooks(db: Db, changes: Changes, hooks=None) -> None:
+    """Queues one delivery per webhook of either party, for each changed trade, in the change's
+    own transaction. Call before commit; `hooks`: the parties' webhooks, if looked up already
+    (`webhooks_of`)."""
+    if not changes.trades:
+        return
+    hooks = webhooks_of(db, changes) if hooks is None else hooks
+    if not isinstance(hooks, list):
+        hooks = hooks.fetchall()
     if not hooks:
         return
     now = time.time()

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError, Unavailable
-from api.notify import record_webhooks
+from api.notify import record_webhooks, webhooks_of
 from api.trading import Changes, Db, GroupView, LostRace, OpenOrders, Placement
 
 if TYPE_CHECKING:
@@ -113,8 +113,11 @@ class GroupedWriter:
                             trades += changes.trades
                             outcomes.append((future, result, changes))
                         db.flush()
+                        traded = Changes(trades=trades)
+                        # The parties' webhooks, looked up with the group's writes (one round trip).
+                        hooks = webhooks_of(db, traded) if trades else None
                     db.settle()
-                    record_webhooks(db, Changes(trades=trades))  # the whole group's, in one look-up
+                    record_webhooks(db, traded, hooks)  # the whole group's, in one look-up
             except LostRace:
                 if attempt == WRITE_ATTEMPTS:
                     raise

@@ -41,11 +41,16 @@ def typed_data(terms: OrderTerms, platform: PlatformDep) -> dict:
     return signed_order(terms).typed_data(platform.market.chain_id, platform.market.escrow)
 
 
-@router.post(
-    "", response_model=PlacedOut, status_code=201,
+# POST /orders is added to the app itself, ahead of the routers (`api.app`): FastAPI matches
+# an included router's routes one by one, twice (whether one matches, then which), and that
+# cost as much as a tenth of a placement's time on the event loop.
+PLACE_ROUTE = dict(
+    methods=["POST"], response_model=PlacedOut, status_code=201, tags=["orders"],
     openapi_extra={"requestBody": json_body(OrderIn), "security": [{"HTTPBearer": []}]},
     responses={422: {"description": "a malformed body: `detail` names the fields"}},
 )
+
+
 async def place(request: Request) -> Response:
     """Submits a signed order: it first meets the best compatible orders of the other side
     (price-time priority, partial fills), then GTC/GTD rest what is left, IOC drops it, and FOK

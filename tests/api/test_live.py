@@ -6,10 +6,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api import jobs
 from api.models import WebhookDelivery
+from api.signing import Side
 from tests.api.conftest import bearer, make_order, order_body, sign_in
 
 UNIT = 10**6
@@ -131,6 +132,23 @@ def test_webhook__signed_delivery_retried_until_taken(client, platform, traders,
     event = json.loads(body)
     assert event["event"] == "trade.awaiting_lock" and event["trade"]["trade_id"] == trade["trade_id"]
     assert Receiver.received[0][1] == body  # the retry is the same event
+
+
+def test_webhook__a_placement_that_trades__delivery_queued_with_it(client, platform, traders, world, receiver):
+    """A trade made by a crossing order (on PostgreSQL, in the grouped writer, which looks the
+    parties' webhooks up with the group's writes) queues a delivery for the resting maker's hook."""
+    seller, buyer = sign_in(client, traders[0]), sign_in(client, traders[1])
+    hook = client.post("/webhooks", json={"url": receiver}, headers=bearer(seller)).json()
+    resting = make_order(traders[0], world.tokens[1], side=Side.SELL, amount=20 * UNIT, min_fill=UNIT)
+    assert client.post("/orders", json=order_body(resting, traders[0], platform), headers=bearer(seller)).status_code == 201
+    crossing = make_order(traders[1], world.tokens[1], side=Side.BUY, amount=5 * UNIT, min_fill=UNIT)
+    placed = client.post("/orders", json=order_body(crossing, traders[1], platform), headers=bearer(buyer)).json()
+    [trade] = placed["trades"]
+    with Session(platform.engine) as session:
+        [delivery] = session.exec(select(WebhookDelivery)).all()
+    event = json.loads(delivery.payload)
+    assert delivery.webhook_id == hook["id"] and not delivery.delivered
+    assert event["event"] == "trade.awaiting_lock" and event["trade"]["trade_id"] == trade["trade_id"]
 
 
 def test_webhook__others_cannot_see_or_delete(client, traders, receiver):
