@@ -10,6 +10,7 @@ session, which every access token is checked against, so it stops working at onc
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import secrets
 import time
@@ -158,19 +159,38 @@ def authenticate(
 ) -> Caller:
     """The caller an access token names, if it is genuine, unexpired, and its session is live.
     `read` opens a session, for when this process has not checked the session lately."""
+    caller = authenticated(settings, access_token)
+    if not known_live(caller):
+        check_live(read, caller)
+    return caller
+
+
+def authenticated(settings: ApiSettings, access_token: str) -> Caller:
+    """The caller a genuine, unexpired access token names; whether its session is live is
+    `known_live`'s question, or else `check_live`'s (which reads the database)."""
     caller, expires = _verified_token(settings, access_token)
     if expires <= time.time():  # as PyJWT counts it
         raise Unauthorized("the access token has expired; refresh it at /auth/refresh")
-    sid = caller.session_id
-    if _live_until.get(sid, 0.0) <= time.monotonic():
-        with read() as session:
-            revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == sid)).first()
-        if revoked is None or revoked:
-            raise Unauthorized("this session was logged out; sign in again")
-        if len(_live_until) >= _LIVE_CACHE_ENTRIES:
-            _live_until.clear()
-        _live_until[sid] = time.monotonic() + LIVE_SESSION_SECONDS
     return caller
+
+
+def known_live(caller: Caller) -> bool:
+    """Whether this process checked the caller's session lately and found it live."""
+    return _live_until.get(caller.session_id, 0.0) > time.monotonic()
+
+
+def check_live(read: Callable[[], AbstractContextManager[Session]], caller: Caller) -> None:
+    """Reads whether the caller's session is live (Unauthorized if not), and remembers it for
+    about `LIVE_SESSION_SECONDS`: spread over a quarter either way, so that sessions checked
+    together (a server's first requests) are not all read again at the same moment."""
+    sid = caller.session_id
+    with read() as session:
+        revoked = session.exec(select(AuthSession.revoked).where(AuthSession.id == sid)).first()
+    if revoked is None or revoked:
+        raise Unauthorized("this session was logged out; sign in again")
+    if len(_live_until) >= _LIVE_CACHE_ENTRIES:
+        _live_until.clear()
+    _live_until[sid] = time.monotonic() + LIVE_SESSION_SECONDS * random.uniform(0.75, 1.25)
 
 
 def _verified_token(settings: ApiSettings, access_token: str) -> tuple[Caller, int]:

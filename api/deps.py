@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import psycopg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -171,17 +172,21 @@ _bearer = HTTPBearer(auto_error=False, description="the access token from /auth/
 async def get_caller(
     platform: PlatformDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> auth.Caller:
-    """Async, to spare a thread hop per request: it reads the database only when this process
-    has not checked the session for a few seconds (`auth.LIVE_SESSION_SECONDS`), briefly."""
-    return caller_of(platform, credentials.credentials if credentials else None)
+    return await caller_of(platform, credentials.credentials if credentials else None)
 
 
-def caller_of(platform: Platform, access_token: str | None) -> auth.Caller:
-    """Who sends `access_token` (from an `Authorization: Bearer` header), or Unauthorized."""
+async def caller_of(platform: Platform, access_token: str | None) -> auth.Caller:
+    """Who sends `access_token` (from an `Authorization: Bearer` header), or Unauthorized. The
+    token is checked here, on the event loop; its session's liveness is read from the database
+    only when this process has not checked it for a few seconds, in a thread, so that the event
+    loop never waits on the database."""
     if not access_token:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>' from /auth/login")
-    # A session of its own, short: a write route then holds one connection only.
-    return auth.authenticate(platform.read, platform.settings, access_token)
+    caller = auth.authenticated(platform.settings, access_token)
+    if not auth.known_live(caller):
+        # A session of its own, short: a write route then holds one connection only.
+        await run_in_threadpool(auth.check_live, platform.read, caller)
+    return caller
 
 
 def bearer_token(request: Request) -> str | None:

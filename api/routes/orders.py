@@ -59,7 +59,7 @@ async def place(request: Request) -> Response:
     The API's hot path reads its caller and body itself (FastAPI's dependency and body
     machinery cost as much as the rest of the request); the answers are the same."""
     platform: Platform = request.app.state.platform
-    caller = caller_of(platform, bearer_token(request))
+    caller = await caller_of(platform, bearer_token(request))
     await platform.limiter.orders(client_ip(request), caller.address)
     body = parse_body(OrderIn, await request.body())
     order = signed_order(body.order)
