@@ -6,11 +6,12 @@ book's best orders queue behind each other's commits, and the losers of each rac
 `GroupedWriter` places orders one after another on one connection, in a thread of its own,
 and commits all that queued up meanwhile in one transaction, as exchanges persist their
 matching engine's output: no races among them, one wait for the disk per group. On
-PostgreSQL the group goes through psycopg's pipeline: a placement's writes travel with the
-next one's read, and are checked (each compare-and-set changed its row) once the group's
-statements have all come back. Several API
-processes take turns, a group at a time (a PostgreSQL advisory lock): two groups writing at
-once could each hold a row the other is about to fill.
+PostgreSQL the group goes through psycopg's pipeline: its reads go out together (`GroupView`),
+its writes are queued and go out as one statement per kind (`Db.flush`), and they are checked
+(each compare-and-set changed its row) once they have come back: three round trips a group,
+however many placements it holds. Several API processes take turns, a group at a time (a
+PostgreSQL advisory lock): two groups writing at once could each hold a row the other is about
+to fill.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class GroupedWriter:
                 with platform.driver_transaction() as plain:
                     trades = []
                     # PostgreSQL: through psycopg's pipeline, the group's reads come back in one
-                    # round trip (GroupView), its writes stream out; they are checked at the end.
+                    # round trip (GroupView), its writes go out at the end; then they are checked.
                     db = Db(plain.driver, plain.sql, batch={}) if plain.sql.postgres else plain
                     view = None
                     with db.driver.pipeline() if db.batch is not None else contextlib.nullcontext():
