@@ -32,15 +32,13 @@ def webhooks_of(db: Db, changes: Changes):
     return db.driver.execute(f"SELECT id, owner FROM webhooks WHERE owner IN ({marks})", parties)
 
 
-def record_webhooks(db: Db, changes: Changes, hooks=None) -> None:
+def record_webhooks(db: Db, changes: Changes, hooks: list | None = None) -> None:
     """Queues one delivery per webhook of either party, for each changed trade, in the change's
-    own transaction. Call before commit; `hooks`: the parties' webhooks, if looked up already
-    (`webhooks_of`)."""
+    own transaction. Call before commit; `hooks`: the parties' webhooks as `webhooks_of` reads
+    them, if looked up already."""
     if not changes.trades:
         return
-    hooks = webhooks_of(db, changes) if hooks is None else hooks
-    if not isinstance(hooks, list):
-        hooks = hooks.fetchall()
+    hooks = webhooks_of(db, changes).fetchall() if hooks is None else hooks
     if not hooks:
         return
     now = time.time()

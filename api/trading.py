@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from typing import Any
 
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
@@ -493,8 +494,6 @@ class _Statements:
 
 def _array_params(table, columns) -> str:
     """`%s::<type>[]` for each of `columns`: one array parameter per column (PostgreSQL)."""
-    from sqlalchemy.dialects import postgresql
-
     dialect = postgresql.dialect()
     return ", ".join(f"%s::{table.columns[name].type.compile(dialect=dialect)}[]" for name in columns)
 

@@ -118,7 +118,8 @@ class GroupedWriter:
                         # The parties' webhooks, looked up with the group's writes (one round trip).
                         hooks = webhooks_of(db, traded) if trades else None
                     db.settle()
-                    record_webhooks(db, traded, hooks)  # the whole group's, in one look-up
+                    if hooks is not None:
+                        record_webhooks(db, traded, hooks.fetchall())  # the whole group's, in one look-up
             except LostRace:
                 if attempt == WRITE_ATTEMPTS:
                     raise
