@@ -148,6 +148,8 @@ async def closed_loop(request, connections: int, seconds: float) -> tuple[float,
         while time.perf_counter() < stop:
             started = time.perf_counter()
             status = await request(number, sent)
+            if status is None:
+                break
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
             sent += 1
@@ -175,6 +177,8 @@ async def open_loop(request, connections: int, rate: float, seconds: float) -> t
             if delay > 0:
                 await asyncio.sleep(delay)
             status = await request(number, sent)
+            if status is None:
+                break
             latencies.append(time.perf_counter() - planned)
             statuses[status] = statuses.get(status, 0) + 1
             sent += 1
@@ -215,7 +219,8 @@ async def bench_database(kind: str, database_url: str, chain: Chain, world, args
             url = server.url
             wallets = [Account.create(f"bench {index}") for index in range(CLIENTS)]
             headers = [await sign_in(session, url, wallet) for wallet in wallets]
-            count = int(args.rate * (args.seconds + WARM_UP_SECONDS) * 1.1) + 20_000
+            # Enough for the open loop and its warm-up, and for a closed loop of up to 5,000/s.
+            count = int(args.rate * (args.seconds + WARM_UP_SECONDS) * 1.1) + 5_000 * int(args.seconds)
             started = time.perf_counter()
             orders = [rawhttp.request_bytes(url, "POST", "/orders", body, headers[index])
                       for index, body in signed_orders(wallets, token, count, 31337, world.escrow, rng)]  # fmt: skip
@@ -229,7 +234,10 @@ async def bench_database(kind: str, database_url: str, chain: Chain, world, args
             return (await clients[number].send(trivial_request))[0]
 
         async def place(number, _sent):
-            return (await clients[number].send(next(queue)))[0]
+            request = next(queue, None)
+            if request is None:  # every signed order is placed: the closed loop ends here
+                return None
+            return (await clients[number].send(request))[0]
 
         base, latencies, statuses = await closed_loop(trivial, CLIENTS, args.seconds)
         print(row("baseline GET /market (closed)", base, latencies, statuses), flush=True)
