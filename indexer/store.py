@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from indexer.decode import Event
-from indexer.handlers import CLAIMABLE, CONTRACT, ESCROW, FEE_POOL, BatchState, apply
+from indexer.handlers import CLAIMABLE, CONTRACT, ESCROW, FEE_POOL, BatchState, EscrowKey, apply
 from indexer.models import (
     BlockRecord,
     Claimable,
@@ -201,11 +201,11 @@ class Store:
             pools_of=lambda contract: self._pools_of(conn, contract, overlay),
             undo_from=undo_from,
         )
-        self._prefetch_escrows(conn, state, events, overlay)
+        locked_here = self._prefetch_escrows(conn, state, events, overlay)
         for item in events:
             apply(state, item)
         finalized = max(0, min(to_block, head - confirmations))
-        upserts = {}
+        upserts, new_escrows = {}, []
         for table, keys in state.dirty.items():
             if not keys:
                 continue
@@ -214,10 +214,17 @@ class Store:
                 for key in keys:
                     row = rows[key]
                     row["final"] = row["updated_block"] <= finalized
+                if self._postgres:  # the escrows locked in this batch are new rows: COPY them in
+                    as_tuple = self._upsert_sql[ESCROW].as_tuple
+                    new_escrows = [as_tuple(rows[key]) for key in keys & locked_here]
+                    keys = keys - locked_here
+                    if not keys:
+                        continue
             upserts[table] = self._upsert_params(table, [self._row(table, key, rows[key]) for key in keys])
         return _Batch(
             events=events,
             event_rows=self._event_rows(events),
+            new_escrows=new_escrows,
             upserts=upserts,
             undo_rows=self._undo_rows(state.undo),
             blocks=[{"chain_id": self.chain_id, "number": b.number, "hash": b.hash, "parent_hash": b.parent_hash,
@@ -239,6 +246,8 @@ class Store:
             conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
         if batch.event_rows:
             self._write_events(conn, batch.event_rows)
+        if batch.new_escrows:
+            self._copy(conn, Escrow.__table__, batch.new_escrows)
         for table, params in batch.upserts.items():
             self._upsert(conn, table, params)
         if batch.undo_rows:
@@ -306,7 +315,10 @@ class Store:
 
     def _prefetch_escrows(
         self, conn: Connection, state: BatchState, events: Sequence[Event], overlay: BatchState | None
-    ) -> None:
+    ) -> set[EscrowKey]:
+        """Loads the escrows `events` change into `state`, in a few queries; returns the keys of
+        those they lock, which are new (a trade id is locked once, and its row is not stored
+        before its Locked event is)."""
         locked_here = {(e.contract, e.args["trade_id"]) for e in events if e.name == "Locked"}
         wanted = {
             (e.contract, e.args["trade_id"]) for e in events if "trade_id" in e.args
@@ -332,6 +344,7 @@ class Store:
                 state.rows[ESCROW][(row.contract, row.trade_id)] = dict(row._mapping)
         for key in wanted:
             state.rows[ESCROW].setdefault(key, None)
+        return locked_here
 
     def _load(self, conn: Connection, table_name: str, key: tuple, overlay: BatchState | None = None) -> Any:
         if overlay is not None and key in overlay.rows[table_name]:
@@ -383,11 +396,18 @@ class Store:
         ]  # fmt: skip
 
     def _write_events(self, conn: Connection, rows: list[tuple]) -> None:
-        if not self._postgres:
+        if self._postgres:
+            self._copy(conn, EventRecord.__table__, rows)
+        else:
             conn.exec_driver_sql(self._events_sql, rows)
-            return
-        with conn.connection.driver_connection.cursor() as cursor:  # COPY: the fastest way into PostgreSQL
-            with cursor.copy(f"COPY events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+
+    @staticmethod
+    def _copy(conn: Connection, table, rows: list[tuple]) -> None:
+        """PostgreSQL: inserts `rows` (tuples in the table's column order) with COPY, the fastest
+        way in. A row that is already there fails the whole transaction (its primary key)."""
+        columns = ", ".join(column.name for column in table.columns)
+        with conn.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
 
@@ -443,6 +463,7 @@ class _Batch:
 
     events: list[Event]
     event_rows: list[tuple]
+    new_escrows: list[tuple]  # PostgreSQL: escrows locked in the batch, in the table's column order
     upserts: dict[str, Any]  # table -> the upsert's parameters
     undo_rows: list[tuple]
     blocks: list[dict]
@@ -465,6 +486,8 @@ class BatchPipeline:
         self._turns = threading.Semaphore(2)
         self._pending: BatchState | None = None  # the last batch handed over, maybe not yet committed
         self._failure: BaseException | None = None
+        # Each side keeps one connection for the whole pipeline: no pool check-out and ping per batch.
+        self._reader: Connection | None = None
         self._thread = threading.Thread(target=self._write_all, name="indexer-writer", daemon=True)
         self._thread.start()
 
@@ -474,8 +497,12 @@ class BatchPipeline:
         self._turns.acquire()
         self._raise_failure()
         store = self._store
-        with store.engine.connect() as conn:
-            batch = store._prepare(conn, events, self._pending, **{"blocks": (), **where})
+        if self._reader is None:
+            self._reader = store.engine.connect()
+        try:
+            batch = store._prepare(self._reader, events, self._pending, **{"blocks": (), **where})
+        finally:
+            self._reader.rollback()  # the next batch reads what has been committed by then
         self._pending = batch.state
         self._queue.put(batch)
         return len(batch.events)
@@ -484,6 +511,9 @@ class BatchPipeline:
         """Waits for the batches handed over (so nothing else writes meanwhile)."""
         self._queue.put(None)
         self._thread.join()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if raise_failure:
             self._raise_failure()
 
@@ -493,15 +523,19 @@ class BatchPipeline:
 
     def _write_all(self) -> None:
         store = self._store
-        while (batch := self._queue.get()) is not None:
-            if self._failure is None:
-                try:
-                    with store.engine.begin() as conn:
-                        store._execute(conn, batch)
-                    store._committed()
-                except BaseException as fault:  # noqa: BLE001 - raised in the folding thread
-                    self._failure = fault
-            self._turns.release()
+        conn = None
+        with ExitStack() as held:
+            while (batch := self._queue.get()) is not None:
+                if self._failure is None:
+                    try:
+                        if conn is None:
+                            conn = held.enter_context(store.engine.connect())
+                        with conn.begin():
+                            store._execute(conn, batch)
+                        store._committed()
+                    except BaseException as fault:  # noqa: BLE001 - raised in the folding thread
+                        self._failure = fault
+                self._turns.release()
 
 
 class _Checkpointer:
