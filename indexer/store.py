@@ -55,7 +55,7 @@ _KEY_COLUMNS = {
     CONTRACT: ("contract",),
 }
 _CHUNK = 500  # keys per IN (...) query
-_EVENT_COLUMNS = "chain_id, block_number, log_index, block_hash, tx_hash, contract, name, trade_id, args"
+_EVENT_COLUMNS = ", ".join(column.name for column in EventRecord.__table__.columns)  # `_event_rows`' order
 
 
 class _Upsert(NamedTuple):
@@ -123,7 +123,8 @@ class Store:
                 as_tuple=_tuple_maker(columns, uints),
             )
         self._postgres = postgres
-        self._events_sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join([mark] * 9)})"
+        marks = ", ".join([mark] * len(EventRecord.__table__.columns))
+        self._events_sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({marks})"
         self._undo_sql = (
             f"INSERT INTO undo_log (chain_id, block_number, seq, table_name, key, image) VALUES ({', '.join([mark] * 6)})"
         )
