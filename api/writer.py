@@ -88,9 +88,9 @@ class GroupedWriter:
         platform = self._platform
         for attempt in itertools.count(1):
             outcomes = []
+            committed = Changes()  # the whole group's
             try:
                 with platform.driver_transaction() as plain:
-                    trades = []
                     # PostgreSQL: through psycopg's pipeline, the group's reads come back in one
                     # round trip (GroupView), its writes go out at the end; then they are checked.
                     db = Db(plain.driver, plain.sql, batch={}) if plain.sql.postgres else plain
@@ -109,17 +109,17 @@ class GroupedWriter:
                             except LostRace:
                                 raise
                             except ApiError as refusal:  # refused before it wrote anything
-                                outcomes.append((future, refusal, None))
+                                outcomes.append((future, refusal))
                                 continue
-                            trades += changes.trades
-                            outcomes.append((future, result, changes))
+                            committed.orders += changes.orders
+                            committed.trades += changes.trades
+                            outcomes.append((future, result))
                         db.flush()
-                        traded = Changes(trades=trades)
                         # The parties' webhooks, looked up with the group's writes (one round trip).
-                        hooks = webhooks_of(db, traded) if trades else None
+                        hooks = webhooks_of(db, committed) if committed.trades else None
                     db.settle()
                     if hooks is not None:
-                        record_webhooks(db, traded, hooks.fetchall())  # the whole group's, in one look-up
+                        record_webhooks(db, committed, hooks.fetchall())  # the whole group's, in one look-up
             except LostRace:
                 if attempt == WRITE_ATTEMPTS:
                     raise
@@ -143,13 +143,8 @@ class GroupedWriter:
                 view.committed()
             # The group's live updates go out together: a message per book rather than per order
             # (through Redis, one round trip).
-            committed = Changes()
-            for _future, _outcome, changes in outcomes:
-                if changes is not None:
-                    committed.orders += changes.orders
-                    committed.trades += changes.trades
             platform.committed(committed)
-            for future, outcome, _changes in outcomes:
+            for future, outcome in outcomes:
                 _resolve(future, outcome)
             return
 

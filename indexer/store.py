@@ -488,7 +488,7 @@ class BatchPipeline:
         self._pending: BatchState | None = None  # the last batch handed over, maybe not yet committed
         self._failure: BaseException | None = None
         # Each side keeps one connection for the whole pipeline: no pool check-out and ping per batch.
-        self._reader: Connection | None = None
+        self._reader = store.engine.connect()
         self._thread = threading.Thread(target=self._write_all, name="indexer-writer", daemon=True)
         self._thread.start()
 
@@ -498,8 +498,6 @@ class BatchPipeline:
         self._turns.acquire()
         self._raise_failure()
         store = self._store
-        if self._reader is None:
-            self._reader = store.engine.connect()
         try:
             batch = store._prepare(self._reader, events, self._pending, **{"blocks": (), **where})
         finally:
@@ -512,9 +510,7 @@ class BatchPipeline:
         """Waits for the batches handed over (so nothing else writes meanwhile)."""
         self._queue.put(None)
         self._thread.join()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._reader.close()
         if raise_failure:
             self._raise_failure()
 
