@@ -347,7 +347,12 @@ def fetch_in_process(
     finally:
         batches.close()
         if worker.is_alive():
-            worker.terminate()
-        worker.join(timeout=5)
+            # SIGKILL, not SIGTERM: the child is a fork of this process and carries its signal
+            # handlers (a host application's, or Ape's and schemathesis' in the tests), which
+            # could keep it alive, or stop what belongs to this process. It owns nothing to clean up.
+            worker.kill()
+        # No timeout: it would not hold (the child closed its end of the sentinel pipe with the
+        # parent's other files, so a join waits for the child's exit), and SIGKILL makes that sure.
+        worker.join()
         # The receiving thread ends at the pipe's end of file; the pipe closes with the last
         # reference to it (closing it here could pull it from under that thread's read).

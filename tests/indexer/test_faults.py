@@ -1,8 +1,12 @@
 """An RPC that misbehaves (timeouts, 429/5xx, dropped connections, garbled bodies, "too many
 results" with good and bad hints) and blocks too dense for one response: same result, no crash."""
 
+import signal
+import threading
+
 import pytest
 
+from indexer.fetch import FetchJob, fetch_in_process
 from tests.chain import calldata
 from tests.fault_proxy import fault_proxy
 from tests.indexer.world import Activity, _deal_from_receipt, assert_mirrors_chain
@@ -54,3 +58,23 @@ def test_index__blocks_denser_than_a_response__split_not_fatal(world, make_index
         indexer = make_indexer(rpc_url=url, reorg_depth=2 if mode == "backfill" else 512)
         indexer.sync()
     assert_mirrors_chain(engine, world)
+
+
+def test_backfill_stopped_early__fetching_child_ends_whatever_its_signal_handlers(world):
+    """The fetching child is a fork and carries this process's signal handlers; one that never
+    returns (as Ape's and schemathesis' could, in the test process) must not keep it, and the
+    backfill's end waiting for it, alive."""
+    Activity(world, seed=70).run(lifecycles=20)
+    end = world.chain.block_number()
+    job = FetchJob(world.chain.url, 5.0, 3, [world.escrow], world.deployment.escrow.abi, 1, 1, window_from=end + 1)
+    stuck = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stuck.wait())
+    try:
+        batches = fetch_in_process(job, world.deployment.escrow.block, end, [])
+        next(batches)  # the child goes on fetching, a block a request
+        closing = threading.Thread(target=batches.close, daemon=True)
+        closing.start()
+        closing.join(timeout=60)
+        assert not closing.is_alive(), "the backfill's end waited for a fetching child that did not stop"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
