@@ -20,9 +20,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import and_, delete, event, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, delete, event, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
 from indexer.decode import Event
@@ -107,11 +105,11 @@ class Store:
     def __init__(self, engine: Engine, chain_id: int):
         self.engine = engine
         self.chain_id = chain_id
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         postgres = engine.dialect.name == "postgresql"
         mark = "%s" if postgres else "?"
         self._upsert_sql = {}
-        for name, table in _TABLES.items():
+        for table in (*_TABLES.values(), BlockRecord.__table__, IndexerState.__table__):
+            name = table.name
             columns = [column.name for column in table.columns]
             keys = [column.name for column in table.primary_key.columns]
             updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
@@ -140,6 +138,18 @@ class Store:
         self._undo_sql = (
             f"INSERT INTO undo_log (chain_id, block_number, seq, table_name, key, image) VALUES ({', '.join([mark] * 6)})"
         )
+        # The statements every batch runs, straight to the driver (SQLAlchemy's per-statement
+        # work cost more than these small statements themselves).
+        self._stored_sql = (
+            f"SELECT block_number, log_index FROM events WHERE chain_id = {mark} AND block_number BETWEEN {mark} AND {mark}"
+        )
+        self._finalize_sql = (
+            f"UPDATE escrows SET final = true WHERE chain_id = {mark} AND NOT final AND updated_block <= {mark}"
+        )
+        self._prune_sql = [
+            f"DELETE FROM blocks WHERE chain_id = {mark} AND number < {mark}",
+            f"DELETE FROM undo_log WHERE chain_id = {mark} AND block_number < {mark}",
+        ]
         database = engine.url.database
         sqlite_file = engine.dialect.name == "sqlite" and database and database != ":memory:"
         self._checkpointer = _Checkpointer(database) if sqlite_file else None
@@ -266,10 +276,10 @@ class Store:
         if batch.undo_rows:
             conn.exec_driver_sql(self._undo_sql, batch.undo_rows)
         if batch.blocks:
-            self._upsert_rows(conn, BlockRecord.__table__, batch.blocks)
+            self._upsert(conn, BlockRecord.__tablename__, self._upsert_params(BlockRecord.__tablename__, batch.blocks))
         self._finalize(conn, batch.finalized)
         self._prune(conn, batch.prune_below)
-        self._upsert_rows(conn, IndexerState.__table__, [batch.checkpoint])
+        self._upsert(conn, IndexerState.__tablename__, self._upsert_params(IndexerState.__tablename__, [batch.checkpoint]))
 
     def _committed(self) -> None:
         if self._checkpointer:
@@ -315,14 +325,8 @@ class Store:
     def _not_yet_stored(self, conn: Connection, events: Sequence[Event]) -> list[Event]:
         if not events:
             return []
-        table = EventRecord.__table__
         stored = set(
-            conn.execute(
-                select(table.c.block_number, table.c.log_index).where(
-                    table.c.chain_id == self.chain_id,
-                    table.c.block_number.between(events[0].block_number, events[-1].block_number),
-                )
-            ).all()
+            conn.exec_driver_sql(self._stored_sql, (self.chain_id, events[0].block_number, events[-1].block_number))
         )
         return [item for item in events if item.position not in stored] if stored else list(events)
 
@@ -425,15 +429,6 @@ class Store:
                 for row in rows:
                     copy.write_row(row)
 
-    def _upsert_rows(self, conn: Connection, table, rows: list[dict]) -> None:
-        statement = self._insert(table)
-        keys = [column.name for column in table.primary_key.columns]
-        statement = statement.on_conflict_do_update(
-            index_elements=keys,
-            set_={column.name: statement.excluded[column.name] for column in table.columns if column.name not in keys},
-        )
-        conn.execute(statement, rows)
-
     def _restore(self, conn: Connection, table_name: str, key: tuple, image: Any) -> None:
         table = _TABLES[table_name]
         if image is None:
@@ -456,19 +451,14 @@ class Store:
     def _finalize(self, conn: Connection, finalized: int) -> None:
         """Marks final the rows earlier batches left unsettled (the partial index on `NOT final`
         keeps this cheap: settled rows are not in it)."""
-        table = Escrow.__table__
-        conn.execute(
-            update(table)
-            .where(table.c.chain_id == self.chain_id, text("NOT final"), table.c.updated_block <= finalized)
-            .values(final=True)
-        )
+        conn.exec_driver_sql(self._finalize_sql, (self.chain_id, finalized))
 
     def _prune(self, conn: Connection, below: int) -> None:
         """Forgets block hashes and undo images no reorganisation within reach can need."""
         if below <= 0:
             return
-        for table, column in ((BlockRecord.__table__, "number"), (UndoRecord.__table__, "block_number")):
-            conn.execute(delete(table).where(table.c.chain_id == self.chain_id, table.c[column] < below))
+        for sql in self._prune_sql:
+            conn.exec_driver_sql(sql, (self.chain_id, below))
 
 
 @dataclass(slots=True)
