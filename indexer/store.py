@@ -24,7 +24,7 @@ from sqlalchemy import and_, delete, event, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
 from indexer.decode import Event
-from indexer.handlers import CLAIMABLE, CONTRACT, ESCROW, FEE_POOL, BatchState, EscrowKey, apply
+from indexer.handlers import CLAIMABLE, CONTRACT, ESCROW, FEE_POOL, BatchState, EscrowKey, apply_all
 from indexer.models import (
     BlockRecord,
     Claimable,
@@ -225,8 +225,7 @@ class Store:
             undo_from=undo_from,
         )
         locked_here = self._prefetch_escrows(conn, state, events, overlay)
-        for item in events:
-            apply(state, item)
+        apply_all(state, events)
         finalized = max(0, min(to_block, head - confirmations))
         upserts, new_escrows = {}, []
         for table, keys in state.dirty.items():
@@ -336,10 +335,12 @@ class Store:
         """Loads the escrows `events` change into `state`, in a few queries; returns the keys of
         those they lock, which are new (a trade id is locked once, and its row is not stored
         before its Locked event is)."""
-        locked_here = {(e.contract, e.args["trade_id"]) for e in events if e.name == "Locked"}
-        wanted = {
-            (e.contract, e.args["trade_id"]) for e in events if "trade_id" in e.args
-        } - locked_here
+        locked_here, wanted = set(), set()
+        for e in events:
+            trade_id = e.args.get("trade_id")
+            if trade_id is not None:
+                (locked_here if e.name == "Locked" else wanted).add((e.contract, trade_id))
+        wanted -= locked_here
         for key in locked_here:
             state.rows[ESCROW][key] = None
         if overlay is not None:
@@ -585,8 +586,9 @@ def _tuple_maker(columns: list[str], uint_positions: list[int]):
     def as_tuple(row: dict) -> tuple:
         values = list(get(row))
         for position in uint_positions:
-            if values[position] is not None:
-                values[position] = sqlite_uint256(values[position])
+            value = values[position]
+            if value is not None:
+                values[position] = str(value).zfill(78)  # sqlite_uint256, inline: once per amount of a backfill
         return tuple(values)
 
     return as_tuple
