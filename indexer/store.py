@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -98,6 +99,8 @@ def tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: the escrows' indexes stay in memory
         cursor.execute("PRAGMA wal_autocheckpoint=16384")  # fewer checkpoints (each one syncs) while backfilling
+        # When SQLite starts the log over, a longer one is cut back to this (see _Checkpointer).
+        cursor.execute(f"PRAGMA journal_size_limit={_Checkpointer.LIMIT}")
         cursor.close()
 
 
@@ -543,22 +546,53 @@ class _Checkpointer:
     """SQLite: copies the write-ahead log into the database file from a thread of its own, at
     most once a second, so that the indexer's writer never stops for it. (Left to itself, SQLite
     makes whichever connection commits past a threshold do it, with its fsync: a sixth of a
-    backfill's time.) PASSIVE: it never blocks a reader or the writer."""
+    backfill's time.) PASSIVE: it never blocks a reader or the writer.
+
+    It also keeps the log short. SQLite starts the log over only at a write that finds all of
+    it copied, which a writer that never pauses (a backfill) never does: the log grew by the
+    size of everything written, 100 MB per 100,000 events, gigabytes for a long chain, and
+    every write extended the file (the kernel zeroes each new page: a fifth of the writer's
+    CPU). So once the log passes LIMIT, the committing thread itself finishes a checkpoint
+    between two of its transactions, after the background one (which copied most of it); its
+    next write then starts the log over, and `journal_size_limit` cuts the file back to LIMIT.
+    A reader holding an old snapshot can keep the log from being copied to its end: then it
+    tries again at most once a second, and the log grows meanwhile, as SQLite's would."""
 
     INTERVAL = 1.0
+    LIMIT = 64 << 20  # bytes of log
 
     def __init__(self, path: str):
         self.path = path
+        self._log = f"{path}-wal"
         self._running = threading.Lock()
         self._last = time.monotonic()
+        self._last_finished = float("-inf")
 
     def poke(self) -> None:
-        """After a commit: starts a checkpoint unless one is running or ran within INTERVAL."""
+        """After a commit: starts a checkpoint unless one is running or ran within INTERVAL, or
+        finishes one here if the log is past LIMIT."""
         now = time.monotonic()
+        if now - self._last_finished >= self.INTERVAL and self._log_size() > self.LIMIT:
+            with self._running:  # after the background checkpoint, if one is running
+                self._last = self._last_finished = now
+                self._checkpoint()
+            return
         if now - self._last < self.INTERVAL or not self._running.acquire(blocking=False):
             return
         self._last = now
-        threading.Thread(target=self._checkpoint, name="sqlite-checkpoint", daemon=True).start()
+        threading.Thread(target=self._checkpoint_and_release, name="sqlite-checkpoint", daemon=True).start()
+
+    def _log_size(self) -> int:
+        try:
+            return os.path.getsize(self._log)
+        except OSError:  # no log (yet)
+            return 0
+
+    def _checkpoint_and_release(self) -> None:
+        try:
+            self._checkpoint()
+        finally:
+            self._running.release()
 
     def _checkpoint(self) -> None:
         try:
@@ -569,8 +603,6 @@ class _Checkpointer:
                 connection.close()
         except sqlite3.Error as fault:  # the next one will try again; SQLite's log stays valid meanwhile
             log.warning("WAL checkpoint failed: %s", fault)
-        finally:
-            self._running.release()
 
 
 def _copy(row: Any) -> Any:

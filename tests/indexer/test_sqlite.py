@@ -1,13 +1,14 @@
 """SQLite specifics: the write-ahead log is copied into the database file by a thread of the
-store's own, never by the indexer's writer."""
+store's own, never by the indexer's writer, and kept short even while the writer never pauses."""
 
 import os
 import sqlite3
 
 from indexer.db import make_engine, migrate
+from indexer.decode import Event
 from indexer.service import Indexer
 from indexer.settings import Settings
-from indexer.store import _Checkpointer
+from indexer.store import Store, _Checkpointer
 from tests.indexer.world import Activity, assert_mirrors_chain
 
 
@@ -36,3 +37,32 @@ def test_sync__sqlite__the_log_is_checkpointed_beside_the_writer(world, tmp_path
     assert os.path.getsize(path) == page_size * pages  # every page is in the file, not only in the log
     assert_mirrors_chain(engine, world)
     engine.dispose()
+
+
+def test_pipeline__sqlite__a_writer_that_never_pauses_still_keeps_the_log_short(tmp_path, monkeypatch):
+    monkeypatch.setattr(_Checkpointer, "LIMIT", 256 << 10)
+    monkeypatch.setattr(_Checkpointer, "INTERVAL", 0.0)
+    path = tmp_path / "indexer.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    store = Store(engine, 31337)
+    where = {"to_hash": None, "head": 10_000, "undo_from": 0, "confirmations": 0, "reorg_depth": 4}
+    log_sizes = []
+    with store.pipeline() as writer:
+        for block in range(1, 201):  # about 6 MB written in all
+            writer.write([_locked(block, index) for index in range(20)], to_block=block, **where)
+            log_sizes.append(os.path.getsize(f"{path}-wal"))
+    assert max(log_sizes) < 1 << 20  # SQLite started the log over, again and again
+    assert log_sizes[-1] <= 256 << 10  # and cut the file back to the limit
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM escrows").scalar() == 200 * 20
+    engine.dispose()
+
+
+def _locked(block: int, index: int) -> Event:
+    return Event(name="Locked", contract="0x5FbDB2315678afecb367f032d93F642f64180aa3", block_number=block,
+                 block_hash=f"0x{block:064x}", log_index=index, tx_hash=f"0x{block:032x}{index:032x}",
+                 timestamp=1_700_000_000 + block,
+                 args={"trade_id": f"0x{block:032x}{index:032x}", "seller": f"0x{1:040x}", "buyer": f"0x{2:040x}",
+                       "token": f"0x{0:040x}", "amount": 10**18, "fee": 5 * 10**15, "arbiter": f"0x{3:040x}",
+                       "deadline": 1_700_003_600})  # fmt: skip
