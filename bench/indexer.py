@@ -189,7 +189,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events per block shape (default 100,000)")
     parser.add_argument("--lag-samples", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3, help="throughput runs; the best counts (default 3)")
+    parser.add_argument("--runs", type=int, default=5, help="throughput runs; the best counts (default 5)")
     args = parser.parse_args()
 
     rows = []
@@ -214,6 +214,8 @@ def main() -> int:
                     pg_events, seconds = backfill(url, database_url, directory)
                 times["postgresql"].append(seconds)
                 assert sqlite_events == pg_events == count, (sqlite_events, pg_events, count)
+                print(f"  run {run + 1}: " + ", ".join(f"{kind} {count / seconds[-1]:,.0f} ev/s"
+                                                     for kind, seconds in times.items()), flush=True)  # fmt: skip
             best = {kind: count / min(seconds) for kind, seconds in times.items()}
             rows.append((per_block, count, best["ceiling"], best["sqlite"], best["postgresql"]))
 

@@ -36,7 +36,6 @@ from indexer.models import (
     IndexerState,
     UndoRecord,
     Uint256,
-    sqlite_uint256,
 )
 
 log = logging.getLogger(__name__)
@@ -552,11 +551,12 @@ class _Checkpointer:
     it copied, which a writer that never pauses (a backfill) never does: the log grew by the
     size of everything written, 100 MB per 100,000 events, gigabytes for a long chain, and
     every write extended the file (the kernel zeroes each new page: a fifth of the writer's
-    CPU). So once the log passes LIMIT, the committing thread itself finishes a checkpoint
-    between two of its transactions, after the background one (which copied most of it); its
-    next write then starts the log over, and `journal_size_limit` cuts the file back to LIMIT.
-    A reader holding an old snapshot can keep the log from being copied to its end: then it
-    tries again at most once a second, and the log grows meanwhile, as SQLite's would."""
+    CPU). So once the log passes LIMIT, a background checkpoint starts at once, and the first
+    commit after it ended finishes the job between two transactions, in the committing thread:
+    it copies only what was committed meanwhile. That thread's next write starts the log over,
+    and `journal_size_limit` cuts the file back to LIMIT. A reader holding an old snapshot can
+    keep the log from being copied to its end; then a second later the next round tries again,
+    and the log grows meanwhile, as SQLite's would."""
 
     INTERVAL = 1.0
     LIMIT = 64 << 20  # bytes of log
@@ -566,21 +566,30 @@ class _Checkpointer:
         self._log = f"{path}-wal"
         self._running = threading.Lock()
         self._last = time.monotonic()
-        self._last_finished = float("-inf")
+        self._copied = False  # a background checkpoint ended since the last one finished here
+        self._finished = float("-inf")  # when one last finished here
 
     def poke(self) -> None:
-        """After a commit: starts a checkpoint unless one is running or ran within INTERVAL, or
-        finishes one here if the log is past LIMIT."""
+        """After a commit: starts a checkpoint unless one is running or ran within INTERVAL;
+        past LIMIT, starts one at once, or finishes here the one that just ended."""
+        if not self._running.acquire(blocking=False):
+            return  # one is running: the next commit looks again
         now = time.monotonic()
-        if now - self._last_finished >= self.INTERVAL and self._log_size() > self.LIMIT:
-            with self._running:  # after the background checkpoint, if one is running
-                self._last = self._last_finished = now
+        # (At most once per INTERVAL: a reader that keeps the log from being copied to its end
+        # would otherwise have every other commit wait for a checkpoint here.)
+        past = now - self._finished >= self.INTERVAL and self._log_size() > self.LIMIT
+        if past and self._copied:
+            try:
                 self._checkpoint()
+            finally:
+                self._copied, self._finished = False, now
+                self._running.release()
             return
-        if now - self._last < self.INTERVAL or not self._running.acquire(blocking=False):
+        if not past and now - self._last < self.INTERVAL:
+            self._running.release()
             return
         self._last = now
-        threading.Thread(target=self._checkpoint_and_release, name="sqlite-checkpoint", daemon=True).start()
+        threading.Thread(target=self._checkpoint_in_background, name="sqlite-checkpoint", daemon=True).start()
 
     def _log_size(self) -> int:
         try:
@@ -588,10 +597,11 @@ class _Checkpointer:
         except OSError:  # no log (yet)
             return 0
 
-    def _checkpoint_and_release(self) -> None:
+    def _checkpoint_in_background(self) -> None:
         try:
             self._checkpoint()
         finally:
+            self._copied = True
             self._running.release()
 
     def _checkpoint(self) -> None:
