@@ -7,6 +7,7 @@ nothing; a crash between batches leaves the previous checkpoint and its data int
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from itertools import chain
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -59,6 +61,8 @@ _EVENT_COLUMNS = ", ".join(column.name for column in EventRecord.__table__.colum
 class _Upsert(NamedTuple):
     sql: str
     as_tuple: Callable[[dict], tuple]  # a row dict -> its parameters
+    head: str  # SQLite: the statement before VALUES, and after it (`sqlite_rows`)
+    tail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +125,9 @@ class Store:
                 values = f"SELECT * FROM unnest({arrays})"
             else:
                 values = f"VALUES ({', '.join([mark] * len(columns))})"
-            self._upsert_sql[name] = _Upsert(
-                sql=f"INSERT INTO {table.name} ({', '.join(columns)}) {values} "
-                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-                as_tuple=_tuple_maker(columns, uints),
-            )
+            head = f"INSERT INTO {table.name} ({', '.join(columns)})"
+            tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+            self._upsert_sql[name] = _Upsert(f"{head} {values}{tail}", _tuple_maker(columns, uints), head, tail)
         self._postgres = postgres
         # COPY ... (FORMAT BINARY) statements and their columns' type names (varchar, numeric...).
         self._copy_sql = {
@@ -135,8 +137,7 @@ class Store:
             )
             for table in (EventRecord.__table__, Escrow.__table__)
         }
-        marks = ", ".join([mark] * len(EventRecord.__table__.columns))
-        self._events_sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({marks})"
+        self._events_head = f"INSERT INTO events ({_EVENT_COLUMNS})"
         self._undo_sql = (
             f"INSERT INTO undo_log (chain_id, block_number, seq, table_name, key, image) VALUES ({', '.join([mark] * 6)})"
         )
@@ -405,7 +406,11 @@ class Store:
     def _upsert(self, conn: Connection, table_name: str, params) -> None:
         """Insert-or-update straight through the driver: the hot path of a backfill, where
         SQLAlchemy's per-row parameter processing would cost more than the database."""
-        conn.exec_driver_sql(self._upsert_sql[table_name].sql, params)
+        upsert = self._upsert_sql[table_name]
+        if self._postgres:
+            conn.exec_driver_sql(upsert.sql, params)
+        else:
+            sqlite_rows(conn, upsert.head, params, upsert.tail)
 
     def _event_rows(self, events: Sequence[Event]) -> list[tuple]:
         encode, chain_id = msgspec.json.encode, self.chain_id
@@ -419,7 +424,7 @@ class Store:
         if self._postgres:
             self._copy(conn, EventRecord.__table__, rows)
         else:
-            conn.exec_driver_sql(self._events_sql, rows)
+            sqlite_rows(conn, self._events_head, rows)
 
     def _copy(self, conn: Connection, table, rows: list[tuple]) -> None:
         """PostgreSQL: inserts `rows` (tuples in the table's column order) with COPY, the fastest
@@ -613,6 +618,42 @@ class _Checkpointer:
                 connection.close()
         except sqlite3.Error as fault:  # the next one will try again; SQLite's log stays valid meanwhile
             log.warning("WAL checkpoint failed: %s", fault)
+
+
+def sqlite_rows(conn: Connection, head: str, rows: Sequence[tuple], tail: str = "") -> None:
+    """SQLite: runs `{head} VALUES (?, ...), (?, ...) ...{tail}` for `rows` (all of one width), a
+    few hundred rows a statement. One statement inserts its rows in one call that lets go of
+    Python's lock, where executemany takes the lock back for every row: while another thread
+    runs Python (the pipeline's fold), each of those waits its turn, up to the interpreter's
+    switch interval (5 ms)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    chunk = max(1, min(_SQLITE_ROWS, _SQLITE_PARAMETERS // width))
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        conn.exec_driver_sql(f"{head} VALUES {_sqlite_marks(width, len(part))}{tail}", tuple(chain.from_iterable(part)))
+
+
+_SQLITE_ROWS = 500  # rows a statement: the full ones are prepared once (the driver caches them by their text)
+
+
+def _sqlite_parameters() -> int:
+    """How many parameters one statement may have (32,766 since SQLite 3.32; 999 before)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        return connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        connection.close()
+
+
+_SQLITE_PARAMETERS = _sqlite_parameters()
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_marks(width: int, count: int) -> str:
+    row = f"({', '.join('?' * width)})"
+    return ", ".join([row] * count)
 
 
 def _copy(row: Any) -> Any:

@@ -1,14 +1,19 @@
 """SQLite specifics: the write-ahead log is copied into the database file by a thread of the
-store's own, never by the indexer's writer, and kept short even while the writer never pauses."""
+store's own, never by the indexer's writer, and kept short even while the writer never pauses;
+rows go in a few hundred to a statement."""
 
 import os
 import sqlite3
+
+import pytest
+from sqlalchemy import event
 
 from indexer.db import make_engine, migrate
 from indexer.decode import Event
 from indexer.service import Indexer
 from indexer.settings import Settings
-from indexer.store import Store, _Checkpointer
+from indexer import store as store_module
+from indexer.store import Store, _Checkpointer, sqlite_rows
 from tests.indexer.world import Activity, assert_mirrors_chain
 
 
@@ -68,3 +73,26 @@ def _locked(block: int, index: int) -> Event:
                  args={"trade_id": f"0x{block:032x}{index:032x}", "seller": f"0x{1:040x}", "buyer": f"0x{2:040x}",
                        "token": f"0x{0:040x}", "amount": 10**18, "fee": 5 * 10**15, "arbiter": f"0x{3:040x}",
                        "deadline": 1_700_003_600})  # fmt: skip
+
+
+@pytest.mark.parametrize("rows_a_statement, parameters", [(500, 250_000), (7, 250_000), (500, 10)])
+def test_sqlite_rows__any_count__every_row_once_in_as_many_statements_as_the_limits_need(
+    tmp_path, monkeypatch, rows_a_statement, parameters
+):
+    monkeypatch.setattr(store_module, "_SQLITE_ROWS", rows_a_statement)
+    monkeypatch.setattr(store_module, "_SQLITE_PARAMETERS", parameters)  # 10: three rows of three
+    engine = make_engine(f"sqlite:///{tmp_path / 'rows.db'}")
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c TEXT)")
+        statements.clear()
+        sqlite_rows(conn, "INSERT INTO t (a, b, c)", [(n, f"b{n}", None) for n in range(1000)])
+        sqlite_rows(conn, "INSERT INTO t (a, b, c)", [(n, "again", "c") for n in range(0, 1000, 2)],
+                    " ON CONFLICT (a) DO UPDATE SET b = excluded.b, c = excluded.c")  # fmt: skip
+        inserts = len(statements)
+        rows = conn.exec_driver_sql("SELECT a, b, c FROM t ORDER BY a").all()
+    engine.dispose()
+    assert rows == [(n, "again", "c") if n % 2 == 0 else (n, f"b{n}", None) for n in range(1000)]
+    per_statement = min(rows_a_statement, parameters // 3)
+    assert inserts == -(-1000 // per_statement) + -(-500 // per_statement)
