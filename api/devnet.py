@@ -40,18 +40,32 @@ class DevnetError(OrrangeError):
     """The local chain could not be started or deployed to."""
 
 
-def _die_with_parent() -> None:
+def _prctl():
     try:
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: no anvil outlives `orrange up`
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
 
 
-def rpc(url: str, method: str, params: list | None = None):
+# Looked up here, once: the forked child, before it runs anvil, then only calls it (loading a
+# library there could wait forever on a lock another of the parent's threads held at the fork).
+_PRCTL = _prctl()
+
+
+def _die_with_parent() -> None:
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: no anvil outlives `orrange up` (or a test run)
+
+
+def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
+    """One JSON-RPC call; an error reply raises DevnetError with the node's message."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)["result"]
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        reply = json.load(response)
+    if "error" in reply:
+        raise DevnetError(f"{method}: {reply['error']}")
+    return reply["result"]
 
 
 # Old blocks' states in memory or nowhere: anvil would move them to disk under
@@ -61,9 +75,10 @@ def rpc(url: str, method: str, params: list | None = None):
 NO_STATES_ON_DISK = ("--max-persisted-states", "0")
 
 
-def start_anvil(port: int) -> subprocess.Popen:
-    """anvil on 127.0.0.1:`port`, mining a block per transaction, answering once it is up."""
-    command = ["anvil", "--port", str(port), "--silent", *NO_STATES_ON_DISK]
+def start_anvil(port: int, *options: str) -> subprocess.Popen:
+    """anvil on 127.0.0.1:`port` (with `options`, anvil's own), mining a block per transaction,
+    answering once it is up."""
+    command = ["anvil", "--port", str(port), "--silent", *NO_STATES_ON_DISK, *options]
     try:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    preexec_fn=_die_with_parent)

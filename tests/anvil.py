@@ -1,13 +1,15 @@
-"""A private anvil node for tests that need a chain of their own (scripts, indexer)."""
+"""A private anvil node for tests that need a chain of their own (scripts, indexer): the one
+`orrange up` starts (api/devnet.py), on a free port, with free gas."""
 
-import json
 import socket
-import subprocess
-import time
-import urllib.request
 from contextlib import contextmanager
 
-from api.devnet import NO_STATES_ON_DISK
+from api import devnet
+
+
+def rpc(url: str, method: str, params: list | None = None):
+    """`devnet.rpc`, patient enough for a test's heavier calls (mining many blocks, a reorg)."""
+    return devnet.rpc(url, method, params, timeout=10.0)
 
 
 def free_port() -> int:
@@ -16,37 +18,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rpc(url: str, method: str, params: list | None = None):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.load(response)
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error']}")
-    return reply["result"]
-
-
 @contextmanager
 def anvil(*args: str):
     """Starts `anvil` on a free port and yields its HTTP URL; stops it afterwards. Gas is free
     (base fee 0), so a test can send with gas price 0 and balances move by exactly what it sends."""
     port = free_port()
-    process = subprocess.Popen(
-        ["anvil", "--port", str(port), "--silent", "--block-base-fee-per-gas", "0", *NO_STATES_ON_DISK, *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process = devnet.start_anvil(port, "--block-base-fee-per-gas", "0", *args)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                rpc(url, "eth_chainId")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"anvil did not start: {process.stderr.read().decode()}") from None
-                time.sleep(0.05)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
