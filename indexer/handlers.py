@@ -82,9 +82,7 @@ class BatchState:
 
 def apply(state: BatchState, event: Event) -> None:
     """Folds one event into the state; an event without a handler changes nothing."""
-    handler = _HANDLERS.get(event.name)
-    if handler is not None:
-        handler(state, event)
+    apply_all(state, (event,))
 
 
 def apply_all(state: BatchState, events: Iterable[Event]) -> None:

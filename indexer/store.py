@@ -17,8 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -38,6 +38,7 @@ from indexer.models import (
     IndexerState,
     UndoRecord,
     Uint256,
+    sqlite_uint256,
 )
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ _EVENT_COLUMNS = ", ".join(column.name for column in EventRecord.__table__.colum
 
 
 class _Upsert(NamedTuple):
-    sql: str
+    sql: str  # PostgreSQL: the statement, over one array a column
     as_tuple: Callable[[dict], tuple]  # a row dict -> its parameters
     head: str  # SQLite: the statement before VALUES, and after it (`sqlite_rows`)
     tail: str
@@ -120,14 +121,13 @@ class Store:
             keys = [column.name for column in table.primary_key.columns]
             updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
             uints = [] if postgres else [i for i, column in enumerate(table.columns) if isinstance(column.type, Uint256)]
-            if postgres:  # one statement per table and batch: each column's values as one array
-                arrays = ", ".join(f"%b::{column.type.compile(dialect=engine.dialect)}[]" for column in table.columns)
-                values = f"SELECT * FROM unnest({arrays})"
-            else:
-                values = f"VALUES ({', '.join([mark] * len(columns))})"
             head = f"INSERT INTO {table.name} ({', '.join(columns)})"
             tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-            self._upsert_sql[name] = _Upsert(f"{head} {values}{tail}", _tuple_maker(columns, uints), head, tail)
+            sql = ""
+            if postgres:  # one statement per table and batch: each column's values as one array
+                arrays = ", ".join(f"%b::{column.type.compile(dialect=engine.dialect)}[]" for column in table.columns)
+                sql = f"{head} SELECT * FROM unnest({arrays}){tail}"
+            self._upsert_sql[name] = _Upsert(sql, _tuple_maker(columns, uints), head, tail)
         self._postgres = postgres
         # COPY ... (FORMAT BINARY) statements and their columns' type names (varchar, numeric...).
         self._copy_sql = {
@@ -278,10 +278,10 @@ class Store:
         if batch.undo_rows:
             conn.exec_driver_sql(self._undo_sql, batch.undo_rows)
         if batch.blocks:
-            self._upsert(conn, BlockRecord.__tablename__, self._upsert_params(BlockRecord.__tablename__, batch.blocks))
+            self._upsert_rows(conn, BlockRecord.__tablename__, batch.blocks)
         self._finalize(conn, batch.finalized)
         self._prune(conn, batch.prune_below)
-        self._upsert(conn, IndexerState.__tablename__, self._upsert_params(IndexerState.__tablename__, [batch.checkpoint]))
+        self._upsert_rows(conn, IndexerState.__tablename__, [batch.checkpoint])
 
     def _committed(self) -> None:
         if self._checkpointer:
@@ -412,6 +412,9 @@ class Store:
         else:
             sqlite_rows(conn, upsert.head, params, upsert.tail)
 
+    def _upsert_rows(self, conn: Connection, table_name: str, rows: list[dict]) -> None:
+        self._upsert(conn, table_name, self._upsert_params(table_name, rows))
+
     def _event_rows(self, events: Sequence[Event]) -> list[tuple]:
         encode, chain_id = msgspec.json.encode, self.chain_id
         return [
@@ -445,7 +448,7 @@ class Store:
             ]
             conn.execute(delete(table).where(and_(*clauses)))
         else:
-            self._upsert(conn, table_name, self._upsert_params(table_name, [self._row(table_name, key, image)]))
+            self._upsert_rows(conn, table_name, [self._row(table_name, key, image)])
 
     def _undo_rows(self, undo: list[tuple[int, str, tuple, Any]]) -> list[tuple]:
         # A block is written by one batch only (a rollback deletes its records), so the
@@ -671,7 +674,7 @@ def _tuple_maker(columns: list[str], uint_positions: list[int]):
         for position in uint_positions:
             value = values[position]
             if value is not None:
-                values[position] = str(value).zfill(78)  # sqlite_uint256, inline: once per amount of a backfill
+                values[position] = sqlite_uint256(value)
         return tuple(values)
 
     return as_tuple
